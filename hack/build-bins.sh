@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the third-party binaries the project needs (Kubernetes, etcd, …) from
+# the Go module proxy, once per version, into a cache outside the checkout so a
+# fresh clone on the same machine (CI) reuses them; bin/<name> links into it.
+#
+#   hack/build-bins.sh kube-apiserver etcd …
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/simulated-peering/bin"
+K8S_VERSION=v1.37.2
+ETCD_VERSION=v3.7.3
+mkdir -p "$cache" "$root/bin"
+
+k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} \
+-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
+-X k8s.io/component-base/version.gitTreeState=clean"
+
+build() { # name
+  local name=$1 module pkg version ldflags tags=""
+  case $name in
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl)
+      module=hack/k8s; pkg=k8s.io/kubernetes/cmd/$name; version=$K8S_VERSION; ldflags=$k8s_ldflags ;;
+    etcd)
+      module=hack/etcd; pkg=go.etcd.io/etcd/server/v3; version=$ETCD_VERSION; ldflags="-s -w" ;;
+    *) echo "build-bins: unknown binary $name" >&2; return 2 ;;
+  esac
+  local out="$cache/$name-$version"
+  if [[ ! -x $out ]]; then
+    echo ">> building $name $version (cached in $cache)" >&2
+    local start=$SECONDS
+    (cd "$root/$module" && CGO_ENABLED=0 go build -tags "$tags" -ldflags "$ldflags" -o "$out.tmp" "$pkg")
+    mv "$out.tmp" "$out"
+    echo ">> built $name in $((SECONDS - start))s" >&2
+  fi
+  ln -sfn "$out" "$root/bin/$name"
+}
+
+for name in "$@"; do build "$name"; done

@@ -1,0 +1,157 @@
+// Package source follows the operator's peers endpoint with long-polls and
+// hands every new, valid document to the mesh. A failure never clears the
+// mesh: the last good document stays in force while the poller retries.
+package source
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
+	"github.com/simulated-peering/simulated-peering/server/internal/metrics"
+)
+
+const (
+	// LongPoll is how long the endpoint may hold a request.
+	LongPoll = 30 * time.Second
+	// maxDocument bounds what we read: 1,000 peers take ~70 KiB.
+	maxDocument    = 4 << 20
+	minBackoff     = time.Second
+	maxBackoff     = 30 * time.Second
+	minPollSpacing = time.Second // if the endpoint ignores ?wait, don't spin
+)
+
+// Poller fetches the peers document from URL for the pod Self.
+type Poller struct {
+	URL     string
+	Self    string
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	// Apply receives every new valid document, in order.
+	Apply func(peers.Document)
+	// Wait is the long-poll asked for; LongPoll when zero.
+	Wait time.Duration
+
+	client *http.Client
+}
+
+// Run polls until ctx ends.
+func (p *Poller) Run(ctx context.Context) {
+	if p.Wait == 0 {
+		p.Wait = LongPoll
+	}
+	p.client = &http.Client{Timeout: p.Wait + 15*time.Second}
+	var (
+		revision string
+		failures int
+		lastErr  string
+	)
+	for ctx.Err() == nil {
+		start := time.Now()
+		doc, changed, err := p.fetch(ctx, revision)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			failures++
+			if msg := err.Error(); msg != lastErr { // once per distinct failure
+				p.Log.Error("peers endpoint failed; keeping the last good peer set", "url", p.URL, "error", msg, "revision", revision)
+				lastErr = msg
+			}
+			sleep(ctx, backoff(failures))
+			continue
+		}
+		if failures > 0 {
+			p.Log.Info("peers endpoint answering again", "url", p.URL, "after_failures", failures)
+			failures, lastErr = 0, ""
+		}
+		p.Metrics.LastConfigFetch.SetToCurrentTime()
+		if changed {
+			revision = doc.Revision
+			p.Metrics.SetRevision(revision)
+			p.Log.Info(fmt.Sprintf("peers document %s: %d peers, interval %s, timeout %s", revision, len(doc.Peers), doc.PingInterval, doc.PingTimeout),
+				"revision", revision, "group", doc.Group, "peers", len(doc.Peers))
+			p.Apply(doc)
+		} else if time.Since(start) < minPollSpacing {
+			sleep(ctx, minPollSpacing)
+		}
+	}
+}
+
+// fetch does one long-poll. changed is false for a 304 or an unchanged revision.
+func (p *Poller) fetch(ctx context.Context, revision string) (doc peers.Document, changed bool, err error) {
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		return doc, false, err
+	}
+	q := u.Query()
+	q.Set(peers.SelfParam, p.Self)
+	q.Set(peers.WaitParam, p.Wait.String())
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return doc, false, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if revision != "" {
+		req.Header.Set("If-None-Match", `"`+revision+`"`)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return doc, false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument))
+	switch {
+	case err != nil:
+		return doc, false, fmt.Errorf("reading peers document: %w", err)
+	case resp.StatusCode == http.StatusNotModified:
+		return doc, false, nil
+	case resp.StatusCode != http.StatusOK:
+		return doc, false, fmt.Errorf("status %s: %s", resp.Status, errorText(body))
+	}
+	doc, err = peers.Decode(body)
+	if err != nil {
+		return doc, false, err
+	}
+	return doc, doc.Revision != revision, nil
+}
+
+// errorText is the endpoint's JSON error message, or the start of the body.
+func errorText(body []byte) string {
+	var e peers.Error
+	if err := json.Unmarshal(body, &e); err == nil && e.Error != "" {
+		return e.Error
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// backoff is capped exponential with jitter: 1s, 2s, 4s … 30s, each ±25%.
+func backoff(failures int) time.Duration {
+	d := maxBackoff
+	if failures < 6 {
+		d = min(minBackoff<<(failures-1), maxBackoff)
+	}
+	return d*3/4 + rand.N(d/2)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
