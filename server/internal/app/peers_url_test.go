@@ -1,0 +1,113 @@
+package app
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/simulated-peering/simulated-peering/server/internal/config"
+)
+
+func pongPrefix(name string) string { return "pong from " + name + " " }
+
+func metricsText(g Gomega, addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	g.Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// A change to the document reaches the running server within a second (the
+// long-poll wakes up), peers are added and removed in place, the loop of an
+// unchanged peer keeps running, and nothing restarts.
+func TestPeersURLChangesAreAppliedInPlace(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	p1, p2, p3 := startPeer(t, "p1"), startPeer(t, "p2"), startPeer(t, "p3")
+	ep := newEndpoint(t, document("r1", 300*time.Millisecond, p1, p2))
+	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/v1/namespaces/test/peergroups/mesh/peers"}, nil)
+
+	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+	resp, err := http.Get("http://" + s.addr + "/readyz")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
+
+	ep.update(func(e *endpoint) { e.doc = document("r2", 200*time.Millisecond, p1, p3) })
+	changedAt := time.Now()
+	g.Eventually(func() int { return s.log.count("now pinging p3 ") }).WithTimeout(time.Second).Should(Equal(1), "p3 added within 1s")
+	g.Eventually(func() int { return s.log.count("stopped pinging p2 ") }).WithTimeout(time.Second).Should(Equal(1), "p2 removed within 1s")
+	t.Logf("change applied %s after the document changed", time.Since(changedAt))
+
+	g.Eventually(func() int { return s.log.count(pongPrefix("p3")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 2))
+	p2Pongs := s.log.count(pongPrefix("p2"))
+	p1Pongs := s.log.count(pongPrefix("p1"))
+	time.Sleep(time.Second)
+	g.Expect(s.log.count(pongPrefix("p2"))).To(Equal(p2Pongs), "p2 still pinged after removal")
+	g.Expect(s.log.count(pongPrefix("p1"))).To(BeNumerically(">=", p1Pongs+3), "p1 not pinged at the new 200ms interval")
+	g.Expect(s.log.count("now pinging p1 ")).To(Equal(1), "p1's loop was restarted")
+	g.Expect(s.log.count("stopped pinging p1 ")).To(BeZero())
+
+	m := metricsText(g, s.addr)
+	g.Expect(m).To(ContainSubstring("peering_peers 2\n"))
+	g.Expect(m).To(ContainSubstring(`peering_config_revision_info{revision="r2"} 1`))
+	g.Expect(m).To(ContainSubstring(`peering_pings_total{outcome="ok",peer="p3"}`))
+	g.Expect(m).NotTo(ContainSubstring(`peer="p2"`), "removed peer's series are dropped")
+	g.Expect(m).To(ContainSubstring("peering_ping_rtt_seconds_bucket{peer=\"p1\""))
+	g.Expect(m).To(ContainSubstring("peering_config_last_success_timestamp_seconds "))
+}
+
+// Garbage, errors and a dead endpoint leave the last good set pinging; each
+// distinct failure is logged once; the next good document is applied.
+func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	p1, p2 := startPeer(t, "p1"), startPeer(t, "p2")
+	ep := newEndpoint(t, document("r1", 200*time.Millisecond, p1))
+	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/peers"}, nil)
+	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+
+	stillPinging := func(why string) {
+		before := s.log.count(pongPrefix("p1"))
+		g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(2*time.Second).
+			Should(BeNumerically(">=", before+3), "pinging stopped while the endpoint %s", why)
+	}
+	failures := func() int { return s.log.count("peers endpoint failed") }
+
+	ep.update(func(e *endpoint) { e.mode = "garbage" })
+	g.Eventually(failures).WithTimeout(time.Second).Should(Equal(1))
+	requests := ep.requestCount()
+	g.Eventually(ep.requestCount).WithTimeout(5*time.Second).Should(BeNumerically(">=", requests+2), "no retry with backoff")
+	g.Expect(failures()).To(Equal(1), "the same failure was logged more than once")
+	stillPinging("answers garbage")
+
+	ep.update(func(e *endpoint) { e.mode = "error" })
+	g.Eventually(failures).WithTimeout(10 * time.Second).Should(Equal(2))
+	g.Expect(s.log.messages()).To(ContainElement(ContainSubstring("peers endpoint failed")))
+	stillPinging("answers 502")
+
+	addr := ep.Listener.Addr().String()
+	ep.CloseClientConnections()
+	ep.Listener.Close() // down: connection refused
+	g.Eventually(failures).WithTimeout(20 * time.Second).Should(Equal(3))
+	stillPinging("is down")
+	g.Expect(s.log.count("stopped pinging")).To(BeZero())
+	g.Expect(strings.Join(s.log.messages(), "\n")).NotTo(ContainSubstring("pong from p2"))
+
+	// Back on the same address with a new document: it is applied.
+	ep.update(func(e *endpoint) { e.mode, e.doc = "ok", document("r2", 200*time.Millisecond, p1, p2) })
+	ln, err := net.Listen("tcp", addr)
+	g.Expect(err).NotTo(HaveOccurred())
+	back := &http.Server{Handler: http.HandlerFunc(ep.serve)}
+	go back.Serve(ln)
+	t.Cleanup(func() { back.Close() })
+	g.Eventually(func() int { return s.log.count("peers endpoint answering again") }).WithTimeout(40 * time.Second).Should(Equal(1))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+	g.Expect(s.log.count("now pinging p1 ")).To(Equal(1), "p1's loop was restarted")
+}
