@@ -42,3 +42,13 @@ bench: ## go test -bench for the /ping handler.
 .PHONY: bench-server
 bench-server: build ## Server vs bare net/http /ping req/s; RSS and CPU with 1,000 peers.
 	go run ./hack/bench-server -server bin/server
+
+##@ Code generation
+.PHONY: generate
+generate: ## Generate deepcopy code (controller-gen).
+	go tool controller-gen object:headerFile=hack/boilerplate.go.txt paths=./operator/...
+
+.PHONY: manifests
+manifests: ## Generate the CRD and RBAC under config/ (controller-gen).
+	go tool controller-gen crd:allowDangerousTypes=false rbac:roleName=peering-operator paths=./operator/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac

@@ -1,0 +1,173 @@
+package v1alpha1
+
+import (
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Defaults the CRD applies at admission; the operator uses the same values
+// when it reads an object the API server has not defaulted (unit tests).
+const (
+	DefaultReplicas     = 3
+	DefaultPingInterval = 60 * time.Second
+	DefaultPingTimeout  = 2 * time.Second
+	DefaultPort         = 8080
+)
+
+// PeerGroupSpec says how many servers to run and how they ping each other.
+// +kubebuilder:validation:XValidation:rule="!has(self.pingTimeout) || !has(self.pingInterval) || duration(self.pingTimeout) < duration(self.pingInterval)",message="pingTimeout must be shorter than pingInterval"
+type PeerGroupSpec struct {
+	// Replicas is the number of servers. Also the scale subresource, so
+	// `kubectl scale peergroup/<name> --replicas=N` works.
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// PingInterval is how often each server pings each of its peers (a Go
+	// duration such as "10s"; at least 1s). Changing it never restarts a pod.
+	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="pingInterval must be at least 1s"
+	// +optional
+	PingInterval metav1.Duration `json:"pingInterval,omitempty"`
+
+	// PingTimeout is the per-ping timeout (at least 100ms, shorter than
+	// pingInterval).
+	// +kubebuilder:default="2s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms')",message="pingTimeout must be at least 100ms"
+	// +optional
+	PingTimeout metav1.Duration `json:"pingTimeout,omitempty"`
+
+	// MaxPeersPerPod limits each server to k peers chosen by rendezvous
+	// hashing, so the mesh costs O(N·k) pings instead of O(N²). 0 means
+	// every server pings every other one.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxPeersPerPod int32 `json:"maxPeersPerPod,omitempty"`
+
+	// Image is the server image; empty means the operator's default.
+	// Changing it rolls the pods.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// Port is the server's port. Changing it rolls the pods.
+	// +kubebuilder:default=8080
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port int32 `json:"port,omitempty"`
+
+	// Resources of the server container. Limits default to the requests so
+	// pods get QoS Guaranteed; when unset, a small Guaranteed default applies.
+	// Changing them rolls the pods.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// PeerGroupStatus is what the operator observed.
+type PeerGroupStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Reconciling and Stalled (kstatus).
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Replicas is the number of the group's pods that exist (scale subresource).
+	// +optional
+	Replicas int32 `json:"replicas"`
+
+	// ReadyReplicas is the number of the group's pods that are Ready.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas"`
+
+	// Selector is the label selector of the group's pods (scale subresource).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+
+	// Peers are the addresses the peers API currently publishes.
+	// +optional
+	Peers []string `json:"peers,omitempty"`
+
+	meta.ReconcileRequestStatus `json:",inline"`
+}
+
+// PeerGroup runs N servers that ping each other every pingInterval.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:resource:shortName=pg,categories=peering
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.pingInterval`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type PeerGroup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +kubebuilder:default={}
+	Spec   PeerGroupSpec   `json:"spec,omitempty"`
+	Status PeerGroupStatus `json:"status,omitempty"`
+}
+
+// PeerGroupList is a list of PeerGroups.
+// +kubebuilder:object:root=true
+type PeerGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PeerGroup `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PeerGroup{}, &PeerGroupList{})
+}
+
+// GetConditions returns the status conditions (conditions.Getter).
+func (in *PeerGroup) GetConditions() []metav1.Condition { return in.Status.Conditions }
+
+// SetConditions sets the status conditions (conditions.Setter).
+func (in *PeerGroup) SetConditions(c []metav1.Condition) { in.Status.Conditions = c }
+
+// DesiredReplicas is spec.replicas or its default.
+func (in *PeerGroup) DesiredReplicas() int32 {
+	if in.Spec.Replicas == nil {
+		return DefaultReplicas
+	}
+	return *in.Spec.Replicas
+}
+
+// Interval is spec.pingInterval or its default.
+func (in *PeerGroup) Interval() time.Duration {
+	if in.Spec.PingInterval.Duration == 0 {
+		return DefaultPingInterval
+	}
+	return in.Spec.PingInterval.Duration
+}
+
+// Timeout is spec.pingTimeout or its default.
+func (in *PeerGroup) Timeout() time.Duration {
+	if in.Spec.PingTimeout.Duration == 0 {
+		return DefaultPingTimeout
+	}
+	return in.Spec.PingTimeout.Duration
+}
+
+// ServerPort is spec.port or its default.
+func (in *PeerGroup) ServerPort() int32 {
+	if in.Spec.Port == 0 {
+		return DefaultPort
+	}
+	return in.Spec.Port
+}

@@ -1,0 +1,172 @@
+// Package render turns a PeerGroup into the Kubernetes objects that run it.
+// Everything here is a pure function of its inputs, so it is golden-tested.
+package render
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/utils/ptr"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+)
+
+// Label keys.
+const (
+	LabelName         = "app.kubernetes.io/name"
+	LabelInstance     = "app.kubernetes.io/instance"
+	LabelManagedBy    = "app.kubernetes.io/managed-by"
+	LabelPartOf       = "app.kubernetes.io/part-of"
+	LabelTemplateHash = "peering.simulated-peering.io/template-hash"
+	// LabelMetricsScraper on a pod (any namespace) lets it scrape servers' /metrics.
+	LabelMetricsScraper = "peering.simulated-peering.io/metrics-scraper"
+
+	ServerName = "peering-server"
+	ManagedBy  = "peering-operator"
+	PartOf     = "simulated-peering"
+	// ContainerName is the server container in every pod.
+	ContainerName = "server"
+	portName      = "ping"
+	// ServerUID is the distroless "nonroot" user the server image runs as.
+	ServerUID = 65532
+)
+
+// Options are the operator-wide settings that shape every group.
+type Options struct {
+	// DefaultImage is used when spec.image is empty.
+	DefaultImage string
+	// PeersURL is the peers API as pods reach it, e.g.
+	// "http://peering-operator.peering-system.svc:8082".
+	PeersURL string
+	// OperatorNamespace and OperatorLabels select the operator's pods, which
+	// the NetworkPolicy lets servers reach; PeersAPIPort is their port.
+	OperatorNamespace string
+	OperatorLabels    map[string]string
+	PeersAPIPort      int32
+}
+
+// SelectorLabels select every pod of a group, whatever its template.
+func SelectorLabels(pg *v1alpha1.PeerGroup) map[string]string {
+	return map[string]string{LabelName: ServerName, LabelInstance: pg.Name}
+}
+
+// Labels are the labels of every object rendered for a group.
+func Labels(pg *v1alpha1.PeerGroup) map[string]string {
+	l := SelectorLabels(pg)
+	l[LabelManagedBy] = ManagedBy
+	l[LabelPartOf] = PartOf
+	return l
+}
+
+// Selector is the label selector string of a group's pods (status.selector).
+func Selector(pg *v1alpha1.PeerGroup) string {
+	return LabelInstance + "=" + pg.Name + "," + LabelName + "=" + ServerName
+}
+
+func objectMeta(pg *v1alpha1.PeerGroup, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: pg.Namespace,
+		Labels:    Labels(pg),
+		OwnerReferences: []metav1.OwnerReference{{
+			APIVersion:         v1alpha1.GroupVersion.String(),
+			Kind:               "PeerGroup",
+			Name:               pg.Name,
+			UID:                pg.UID,
+			Controller:         ptr.To(true),
+			BlockOwnerDeletion: ptr.To(true),
+		}},
+	}
+}
+
+// PodTemplate is the server pod of a group, without the template-hash label.
+func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
+	port := pg.ServerPort()
+	image := pg.Spec.Image
+	if image == "" {
+		image = opts.DefaultImage
+	}
+	fieldEnv := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	probe := func(path string, period int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstrName(portName)}},
+			PeriodSeconds: period, TimeoutSeconds: 1, FailureThreshold: 3,
+		}
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: Labels(pg)},
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken:  ptr.To(false),
+			EnableServiceLinks:            ptr.To(false),
+			TerminationGracePeriodSeconds: ptr.To[int64](10),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				RunAsUser:      ptr.To[int64](ServerUID),
+				RunAsGroup:     ptr.To[int64](ServerUID),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Containers: []corev1.Container{{
+				Name:            ContainerName,
+				Image:           image,
+				ImagePullPolicy: corev1.PullIfNotPresent,
+				Ports:           []corev1.ContainerPort{{Name: portName, ContainerPort: port, Protocol: corev1.ProtocolTCP}},
+				Env: []corev1.EnvVar{
+					fieldEnv("POD_NAME", "metadata.name"),
+					fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+					fieldEnv("POD_IP", "status.podIP"),
+					{Name: "PORT", Value: strconv.Itoa(int(port))},
+					{Name: "PEERS_URL", Value: opts.PeersURL + peers.Path(pg.Namespace, pg.Name)},
+				},
+				ReadinessProbe: probe("/readyz", 2),
+				LivenessProbe:  probe("/healthz", 10),
+				Resources:      Resources(pg.Spec.Resources),
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false),
+					ReadOnlyRootFilesystem:   ptr.To(true),
+					RunAsNonRoot:             ptr.To(true),
+					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				},
+			}},
+		},
+	}
+}
+
+// Resources returns the container resources with limits equal to requests
+// wherever a limit is missing (QoS Guaranteed); nil gets a small default.
+func Resources(in *corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if in == nil {
+		small := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
+		return corev1.ResourceRequirements{Requests: small, Limits: small.DeepCopy()}
+	}
+	out := *in.DeepCopy()
+	if out.Limits == nil && len(out.Requests) > 0 {
+		out.Limits = corev1.ResourceList{}
+	}
+	for name, q := range out.Requests {
+		if _, ok := out.Limits[name]; !ok {
+			out.Limits[name] = q
+		}
+	}
+	return out
+}
+
+// TemplateHash identifies a pod template: a new hash means new pods.
+func TemplateHash(t corev1.PodTemplateSpec) string {
+	b, err := json.Marshal(t)
+	if err != nil {
+		panic(fmt.Sprintf("marshalling a pod template: %v", err)) // cannot happen for these types
+	}
+	h := fnv.New32a()
+	h.Write(b)
+	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
