@@ -46,7 +46,6 @@ func TestDiff(t *testing.T) {
 	}
 }
 
-
 func TestJitterStaysWithinTenPercent(t *testing.T) {
 	for range 1000 {
 		if d := jitter(10_000); d < 9_000 || d > 11_000 {

@@ -1,0 +1,92 @@
+package peersapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/render"
+)
+
+// Group is what the peers API knows of one PeerGroup: the document with
+// every ready peer, before self-exclusion and fan-out.
+type Group struct {
+	Doc      peers.Document
+	MaxPeers int
+}
+
+// Build computes a group's document from the PeerGroup and its pods. Peers
+// are the pods that are Ready, have an IP and are not terminating, at the port
+// their own container declares (so pods of an old template keep theirs while
+// a port change rolls out). The revision hashes everything else.
+func Build(pg *v1alpha1.PeerGroup, pods []corev1.Pod) Group {
+	doc := peers.Document{
+		Group:        pg.Namespace + "/" + pg.Name,
+		PingInterval: peers.Duration{Duration: pg.Interval()},
+		PingTimeout:  peers.Duration{Duration: pg.Timeout()},
+		Peers:        []peers.Peer{},
+	}
+	for i := range pods {
+		if address, ok := Address(&pods[i], pg.ServerPort()); ok {
+			doc.Peers = append(doc.Peers, peers.Peer{Name: pods[i].Name, Address: address})
+		}
+	}
+	slices.SortFunc(doc.Peers, func(a, b peers.Peer) int { return strings.Compare(a.Name, b.Name) })
+	g := Group{Doc: doc, MaxPeers: int(pg.Spec.MaxPeersPerPod)}
+	b, _ := json.Marshal(struct {
+		Doc peers.Document
+		Max int
+	}{doc, g.MaxPeers})
+	sum := sha256.Sum256(b)
+	g.Doc.Revision = hex.EncodeToString(sum[:6])
+	return g
+}
+
+// Address is a pod's ping address if it can be a peer.
+func Address(pod *corev1.Pod, defaultPort int32) (string, bool) {
+	if pod.Status.PodIP == "" || pod.DeletionTimestamp != nil || !IsReady(pod) {
+		return "", false
+	}
+	port := defaultPort
+	for _, c := range pod.Spec.Containers {
+		if c.Name != render.ContainerName {
+			continue
+		}
+		for _, p := range c.Ports {
+			port = p.ContainerPort
+		}
+	}
+	return net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(port))), true
+}
+
+// IsReady reports the pod's Ready condition.
+func IsReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// View is the document one pod receives: itself left out and, with
+// maxPeersPerPod, its k rendezvous-chosen peers.
+func (g Group) View(self string) peers.Document {
+	doc := g.Doc
+	others := make([]peers.Peer, 0, len(doc.Peers))
+	for _, p := range doc.Peers {
+		if p.Name != self {
+			others = append(others, p)
+		}
+	}
+	doc.Peers = Choose(self, others, g.MaxPeers)
+	return doc
+}

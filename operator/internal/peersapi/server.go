@@ -1,0 +1,113 @@
+package peersapi
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/render"
+)
+
+// Server is the peers API as a manager runnable. It runs on every replica,
+// leader or not: it only reads the informer cache.
+type Server struct {
+	Addr    string
+	Handler *Handler
+	// Listening, if set, receives the bound address (for tests on port 0).
+	Listening func(net.Addr)
+}
+
+// NewServer wires a handler to the cache and its informers' events.
+func NewServer(ctx context.Context, addr string, c cache.Cache) (*Server, error) {
+	n := NewNotifier()
+	if err := Watch(ctx, c, n); err != nil {
+		return nil, err
+	}
+	return &Server{Addr: addr, Handler: &Handler{Reader: c, Notifier: n}}, nil
+}
+
+// Watch makes every PeerGroup and server-pod event in the cache notify n.
+func Watch(ctx context.Context, c cache.Cache, n *Notifier) error {
+	onEvent := func(keyOf func(client.Object) (types.NamespacedName, bool), gone func(types.NamespacedName)) toolscache.ResourceEventHandlerFuncs {
+		handle := func(obj any, deleted bool) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			o, ok := obj.(client.Object)
+			if !ok {
+				return
+			}
+			if key, ok := keyOf(o); ok {
+				if deleted && gone != nil {
+					gone(key)
+				} else {
+					n.Notify(key)
+				}
+			}
+		}
+		return toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { handle(obj, false) },
+			UpdateFunc: func(_, obj any) { handle(obj, false) },
+			DeleteFunc: func(obj any) { handle(obj, true) },
+		}
+	}
+	groupKey := func(o client.Object) (types.NamespacedName, bool) { return client.ObjectKeyFromObject(o), true }
+	podKey := func(o client.Object) (types.NamespacedName, bool) {
+		l := o.GetLabels()
+		if l[render.LabelName] != render.ServerName || l[render.LabelInstance] == "" {
+			return types.NamespacedName{}, false
+		}
+		return types.NamespacedName{Namespace: o.GetNamespace(), Name: l[render.LabelInstance]}, true
+	}
+	for _, w := range []struct {
+		obj     client.Object
+		handler toolscache.ResourceEventHandlerFuncs
+	}{
+		{&v1alpha1.PeerGroup{}, onEvent(groupKey, n.Forget)},
+		{&corev1.Pod{}, onEvent(podKey, nil)},
+	} {
+		inf, err := c.GetInformer(ctx, w.obj)
+		if err != nil {
+			return err
+		}
+		if _, err := inf.AddEventHandler(w.handler); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Start serves until ctx ends (manager.Runnable).
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	if s.Listening != nil {
+		s.Listening(ln.Addr())
+	}
+	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// NeedLeaderElection is false: every replica serves the peers API.
+func (s *Server) NeedLeaderElection() bool { return false }

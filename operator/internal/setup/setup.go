@@ -1,0 +1,79 @@
+// Package setup wires the operator into a controller-runtime manager; main
+// and the envtest suites share it, so tests run exactly what ships.
+package setup
+
+import (
+	"context"
+	"net"
+
+	"github.com/fluxcd/pkg/runtime/controller"
+	"github.com/fluxcd/pkg/runtime/events"
+	"github.com/fluxcd/pkg/runtime/metrics"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	pgcontroller "github.com/simulated-peering/simulated-peering/operator/internal/controller"
+	"github.com/simulated-peering/simulated-peering/operator/internal/peersapi"
+	"github.com/simulated-peering/simulated-peering/operator/internal/render"
+)
+
+// ControllerName reports events and owns fields.
+const ControllerName = "peering-operator"
+
+// Options configure the operator.
+type Options struct {
+	Render       render.Options
+	PeersAPIAddr string
+	// PeersAPIListening, if set, receives the peers API's bound address.
+	PeersAPIListening func(net.Addr)
+	// MetricsRecorder defaults to one registered on controller-runtime's registry.
+	MetricsRecorder *metrics.Recorder
+}
+
+// Scheme knows the built-in types and PeerGroup.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	clientgoscheme.AddToScheme(s)
+	v1alpha1.AddToScheme(s)
+	return s
+}
+
+// CacheOptions keep only the server pods in the pod informer, so the
+// operator's memory does not grow with unrelated pods in the cluster.
+func CacheOptions() cache.Options {
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{render.LabelName: render.ServerName})},
+	}}
+}
+
+// Add registers the PeerGroup controller and the peers API on mgr.
+func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	recorder, err := events.NewRecorder(mgr.GetLogger().WithName("events"), "", ControllerName, events.WithManager(mgr))
+	if err != nil {
+		return err
+	}
+	if opts.MetricsRecorder == nil {
+		opts.MetricsRecorder = metrics.MustMakeRecorder()
+	}
+	r := &pgcontroller.PeerGroupReconciler{
+		Client:        mgr.GetClient(),
+		EventRecorder: recorder,
+		Metrics:       controller.NewMetrics(mgr, opts.MetricsRecorder),
+		Render:        opts.Render,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	srv, err := peersapi.NewServer(ctx, opts.PeersAPIAddr, mgr.GetCache())
+	if err != nil {
+		return err
+	}
+	srv.Listening = opts.PeersAPIListening
+	return mgr.Add(srv)
+}
