@@ -35,7 +35,7 @@ type PeerGroupSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="pingInterval must be at least 1s"
 	// +optional
-	PingInterval metav1.Duration `json:"pingInterval,omitempty"`
+	PingInterval *metav1.Duration `json:"pingInterval,omitempty"`
 
 	// PingTimeout is the per-ping timeout (at least 100ms, shorter than
 	// pingInterval).
@@ -44,7 +44,7 @@ type PeerGroupSpec struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms')",message="pingTimeout must be at least 100ms"
 	// +optional
-	PingTimeout metav1.Duration `json:"pingTimeout,omitempty"`
+	PingTimeout *metav1.Duration `json:"pingTimeout,omitempty"`
 
 	// MaxPeersPerPod limits each server to k peers chosen by rendezvous
 	// hashing, so the mesh costs O(N·k) pings instead of O(N²). 0 means
@@ -150,7 +150,7 @@ func (in *PeerGroup) DesiredReplicas() int32 {
 
 // Interval is spec.pingInterval or its default.
 func (in *PeerGroup) Interval() time.Duration {
-	if in.Spec.PingInterval.Duration == 0 {
+	if in.Spec.PingInterval == nil {
 		return DefaultPingInterval
 	}
 	return in.Spec.PingInterval.Duration
@@ -158,7 +158,7 @@ func (in *PeerGroup) Interval() time.Duration {
 
 // Timeout is spec.pingTimeout or its default.
 func (in *PeerGroup) Timeout() time.Duration {
-	if in.Spec.PingTimeout.Duration == 0 {
+	if in.Spec.PingTimeout == nil {
 		return DefaultPingTimeout
 	}
 	return in.Spec.PingTimeout.Duration

@@ -11,8 +11,8 @@ Licensed under the Apache License, Version 2.0.
 package v1alpha1
 
 import (
-	"k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -83,11 +83,19 @@ func (in *PeerGroupSpec) DeepCopyInto(out *PeerGroupSpec) {
 		*out = new(int32)
 		**out = **in
 	}
-	out.PingInterval = in.PingInterval
-	out.PingTimeout = in.PingTimeout
+	if in.PingInterval != nil {
+		in, out := &in.PingInterval, &out.PingInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
+	if in.PingTimeout != nil {
+		in, out := &in.PingTimeout, &out.PingTimeout
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.Resources != nil {
 		in, out := &in.Resources, &out.Resources
-		*out = new(v1.ResourceRequirements)
+		*out = new(corev1.ResourceRequirements)
 		(*in).DeepCopyInto(*out)
 	}
 }
@@ -107,7 +115,7 @@ func (in *PeerGroupStatus) DeepCopyInto(out *PeerGroupStatus) {
 	*out = *in
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
-		*out = make([]metav1.Condition, len(*in))
+		*out = make([]v1.Condition, len(*in))
 		for i := range *in {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}

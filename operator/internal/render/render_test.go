@@ -31,8 +31,8 @@ func group(mutate func(*v1alpha1.PeerGroup)) *v1alpha1.PeerGroup {
 		ObjectMeta: metav1.ObjectMeta{Name: "mesh", Namespace: "peering-dev", UID: "0b4d5e2c-1111-2222-3333-444455556666"},
 		Spec: v1alpha1.PeerGroupSpec{
 			Replicas:     ptr.To[int32](3),
-			PingInterval: metav1.Duration{Duration: 10 * time.Second},
-			PingTimeout:  metav1.Duration{Duration: 2 * time.Second},
+			PingInterval: &metav1.Duration{Duration: 10 * time.Second},
+			PingTimeout:  &metav1.Duration{Duration: 2 * time.Second},
 			Port:         8080,
 		},
 	}
@@ -93,8 +93,8 @@ func TestTemplateHash(t *testing.T) {
 		rolls  bool
 	}{
 		{"replicas", func(pg *v1alpha1.PeerGroup) { pg.Spec.Replicas = ptr.To[int32](1) }, false},
-		{"interval", func(pg *v1alpha1.PeerGroup) { pg.Spec.PingInterval.Duration = time.Minute }, false},
-		{"timeout", func(pg *v1alpha1.PeerGroup) { pg.Spec.PingTimeout.Duration = time.Second }, false},
+		{"interval", func(pg *v1alpha1.PeerGroup) { pg.Spec.PingInterval = &metav1.Duration{Duration: time.Minute} }, false},
+		{"timeout", func(pg *v1alpha1.PeerGroup) { pg.Spec.PingTimeout = &metav1.Duration{Duration: time.Second} }, false},
 		{"fan-out", func(pg *v1alpha1.PeerGroup) { pg.Spec.MaxPeersPerPod = 5 }, false},
 		{"image", func(pg *v1alpha1.PeerGroup) { pg.Spec.Image = "other:tag" }, true},
 		{"port", func(pg *v1alpha1.PeerGroup) { pg.Spec.Port = 9090 }, true},
