@@ -7,15 +7,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	fluxmetrics "github.com/fluxcd/pkg/runtime/metrics"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 	"github.com/simulated-peering/simulated-peering/operator/internal/setup"
+	"github.com/simulated-peering/simulated-peering/test/envtest"
 )
 
 // RenderOptions are the operator settings tests run with.
@@ -43,36 +42,20 @@ type Env struct {
 	// Manager is the running operator's manager (nil without operator).
 	Manager manager.Manager
 
-	env    *envtest.Environment
+	env    *crenvtest.Environment
 	cancel context.CancelFunc
 	done   chan error
 }
 
-// RepoRoot is the checkout this package lives in.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
-}
-
-// Start runs kube-apiserver and etcd from KUBEBUILDER_ASSETS (default: the
-// checkout's bin/, filled by `make test-bins`), installs the CRDs and, with
-// withOperator, starts the operator's manager as main does.
+// Start runs kube-apiserver and etcd with the CRDs installed (test/envtest)
+// and, with withOperator, starts the operator's manager as main does.
 func Start(withOperator bool) (*Env, error) {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(logLevel())))
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(RepoRoot(), "bin")
+	apiserver, err := envtest.New()
+	if err != nil {
+		return nil, err
 	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
-			return nil, fmt.Errorf("%s not found in %s: run `make test-bins` (builds it from the Go module proxy)", bin, assets)
-		}
-	}
-	e := &Env{env: &envtest.Environment{
-		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}}
+	e := &Env{env: apiserver}
 	cfg, err := e.env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
