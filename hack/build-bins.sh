@@ -10,6 +10,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/simulated-peering/bin"
 K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.7.3
+CONTAINERD_VERSION=v2.4.2
+COREDNS_VERSION=v1.15.0
 mkdir -p "$cache" "$root/bin"
 
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} \
@@ -23,6 +25,12 @@ build() { # name
       module=hack/k8s; pkg=k8s.io/kubernetes/cmd/$name; version=$K8S_VERSION; ldflags=$k8s_ldflags ;;
     etcd)
       module=hack/etcd; pkg=go.etcd.io/etcd/server/v3; version=$ETCD_VERSION; ldflags="-s -w" ;;
+    containerd|containerd-shim-runc-v2|ctr)
+      module=hack/containerd; pkg=github.com/containerd/containerd/v2/cmd/$name; version=$CONTAINERD_VERSION
+      ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=${CONTAINERD_VERSION}"
+      tags="no_btrfs,no_devmapper,no_zfs" ;;
+    coredns)
+      module=hack/coredns; pkg=github.com/coredns/coredns; version=$COREDNS_VERSION; ldflags="-s -w" ;;
     *) echo "build-bins: unknown binary $name" >&2; return 2 ;;
   esac
   local out="$cache/$name-$version"

@@ -6,6 +6,7 @@
 //  2. the server's RSS and CPU with 1,000 live peers at a 10s interval.
 //
 // Usage: go run ./hack/bench-server -server bin/server
+// BENCH_SERVER_ENV="GOGC=50 …" adds environment to the 1,000-peer run.
 package main
 
 import (
@@ -39,7 +40,9 @@ func main() {
 		return
 	}
 	self, _ := os.Executable()
-	throughput(*server, self, *duration, *clients)
+	if *duration > 0 {
+		throughput(*server, self, *duration, *clients)
+	}
 	footprint(*server, *peers, *soak)
 }
 
@@ -80,7 +83,7 @@ func footprint(server string, n int, soak time.Duration) {
 		}))
 	}
 	port := freePort()
-	cmd := start(server, nil, "PORT="+port, "POD_NAME=bench", "PEERS="+strings.Join(addrs, ","), "PING_INTERVAL=10s", "PING_TIMEOUT=2s")
+	cmd := start(server, nil, append(strings.Fields(os.Getenv("BENCH_SERVER_ENV")), "PORT="+port, "POD_NAME=bench", "PEERS="+strings.Join(addrs, ","), "PING_INTERVAL=10s", "PING_TIMEOUT=2s")...)
 	defer stop(cmd)
 	waitReady("127.0.0.1:" + port)
 	time.Sleep(15 * time.Second) // every loop has started and pinged once
@@ -90,6 +93,31 @@ func footprint(server string, n int, soak time.Duration) {
 	cpuSeconds := float64(cpu1-cpu0) / 100 // USER_HZ
 	fmt.Printf("%d peers at 10s: RSS %.1f MiB (target < 20 MiB), CPU %.2fs over %s = %.1f%% of one core\n",
 		n, float64(rssKiB(cmd.Process.Pid))/1024, cpuSeconds, elapsed.Round(time.Second), 100*cpuSeconds/elapsed.Seconds())
+	fmt.Printf("  from its /metrics: %s\n", memstats("127.0.0.1:"+port))
+}
+
+// memstats picks the Go runtime's memory figures out of the server's /metrics.
+func memstats(addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes", "go_goroutines"} {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == name {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				if strings.HasSuffix(name, "bytes") {
+					out = append(out, fmt.Sprintf("%s %.1f MiB", strings.TrimPrefix(strings.TrimSuffix(name, "_bytes"), "go_memstats_"), v/(1<<20)))
+				} else {
+					out = append(out, fmt.Sprintf("%s %.0f", name, v))
+				}
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func load(url string, clients int, d time.Duration) float64 {

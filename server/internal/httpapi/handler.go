@@ -12,14 +12,18 @@ import (
 // New returns the server's routes. name goes into every pong's responder
 // header; ready reports whether /readyz should pass.
 func New(name string, ready func() bool, metrics http.Handler) http.Handler {
+	// /ping is the hot path: header values are built once, keys are already
+	// canonical, and it skips the pattern mux (which costs ~20% of a pong).
+	contentType, responder, pong := []string{"text/plain; charset=utf-8"}, []string{name}, []byte("pong\n")
+	ping := func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Content-Type"] = contentType
+		h[peers.ResponderHeader] = responder
+		w.Write(pong)
+	}
 	mux := http.NewServeMux()
 	// "GET" patterns also match HEAD; other methods get 405 with Allow.
-	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Type", "text/plain; charset=utf-8")
-		h.Set(peers.ResponderHeader, name)
-		io.WriteString(w, "pong\n")
-	})
+	mux.HandleFunc("GET /ping", ping)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
@@ -31,5 +35,11 @@ func New(name string, ready func() bool, metrics http.Handler) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", metrics)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			ping(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
