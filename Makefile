@@ -71,6 +71,26 @@ docker-build: ## Build both images with Docker (machines with a Docker engine).
 	docker build -f Dockerfile.server -t simulated-peering/server:$(IMAGE_TAG) .
 	docker build -f Dockerfile.operator -t simulated-peering/operator:$(IMAGE_TAG) .
 
+##@ Local cluster (Linux, root; see README)
+.PHONY: demo
+demo: ## Start a local cluster, deploy the operator and overlays/dev, follow the pongs.
+	hack/demo.sh
+
+.PHONY: cluster-up
+cluster-up: ## Start (or reuse) the single-node cluster; KUBECONFIG is printed.
+	hack/cluster/install-deps.sh
+	hack/build-bins.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
+		containerd containerd-shim-runc-v2 ctr coredns
+	hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the cluster and undo its changes to this machine.
+	hack/cluster/down.sh
+
+.PHONY: e2e
+e2e: cluster-up ## End-to-end tests against the local cluster (build tag e2e).
+	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
+
 ##@ Benchmarks (print figures; no pass/fail)
 .PHONY: bench
 bench: ## go test -bench for the /ping handler.

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Stops the local cluster and removes what it changed on this machine: every
+# process it started (by PID), containers and their shims, kubelet mounts,
+# the bridge, CNI and kube-proxy iptables rules, and the sysctls it changed.
+# Safe to run over stale state from a run that was killed.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+quiet=false
+[[ ${1:-} == --quiet ]] && quiet=true
+[[ -d $STATE ]] || exit 0
+$quiet || log "stopping the cluster in $STATE"
+
+stop() { # name: TERM, then KILL after 10s
+  local f=$PIDS/$1.pid pid
+  [[ -f $f ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+  fi
+  rm -f "$f"
+}
+
+stop kubelet
+stop kube-proxy
+# Containers: kill every task while containerd still runs, then their shims.
+if running containerd; then
+  ctr=("$BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io)
+  for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1; done
+  sleep 1
+  for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1; done
+  for c in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers delete "$c" >/dev/null 2>&1; done
+fi
+for name in kube-scheduler kube-controller-manager kube-apiserver containerd etcd; do stop "$name"; done
+pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null
+# Container processes whose shim died in a killed run.
+for pid in $(pgrep -f "^/(server|operator|coredns|pause)( |$)" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+
+# Mounts under the state folder (the kubelet bind-mounts its root dir, pods'
+# volumes, containerd's rootfs), deepest first.
+grep " $STATE" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns" 2>/dev/null; done
+
+[[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
+ip link delete "$BRIDGE" 2>/dev/null
+for table in nat filter; do # the bridge plugin's ipMasq and firewall chains
+  iptables -t "$table" -S 2>/dev/null | grep -E '^-A .*CNI-' | sed 's/^-A/-D/' | while read -r rule; do eval iptables -t "$table" "$rule" 2>/dev/null; done
+  iptables -t "$table" -S 2>/dev/null | awk '/^-N CNI-/{print $2}' | while read -r chain; do iptables -t "$table" -F "$chain"; iptables -t "$table" -X "$chain"; done
+done
+for f in "$STATE"/sysctl.*; do
+  [[ -f $f ]] && sysctl -qw "${f#"$STATE"/sysctl.}=$(cat "$f")" 2>/dev/null && rm -f "$f"
+done
+# Cluster data goes; certificates and built images stay for the next start.
+rm -rf "$STATE"/{etcd,kubelet,containerd/root,containerd/state,cni/ipam} "$CONTAINERD_SOCK"
+$quiet || log "cluster stopped"
+exit 0

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds the project's images without Docker and imports them into the local
+# cluster's containerd (namespace k8s.io): the server (also as :dev2, a second
+# tag of the same image for roll tests), the operator, CoreDNS and the pause
+# sandbox. Same entrypoint, user (65532) and ports as the Dockerfiles.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+out=$STATE/images
+mkdir -p "$out"
+build() { (cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$@"); }
+build "$BIN/server" ./server
+build "$BIN/operator" ./operator
+build "$BIN/pause" ./hack/cluster/pause
+(cd "$ROOT/hack/image" && CGO_ENABLED=0 go build -o "$BIN/image-builder" .)
+
+image() { # binary tag ports user
+  local file
+  file=$out/$(echo "$2" | tr '/:' '__').tar
+  "$BIN/image-builder" -binary "$1" -tag "$2" -port "$3" -user "$4" -out "$file" >/dev/null
+  "$BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io images import --no-unpack=false "$file" >/dev/null
+}
+log "images: server, operator, coredns, pause"
+image "$BIN/server" docker.io/simulated-peering/server:dev 8080 65532:65532
+image "$BIN/server" docker.io/simulated-peering/server:dev2 8080 65532:65532
+image "$BIN/operator" docker.io/simulated-peering/operator:dev 8080,8081,8082 65532:65532
+image "$BIN/coredns" docker.io/simulated-peering/coredns:local 1053 65532:65532
+image "$BIN/pause" docker.io/simulated-peering/pause:local "" 65535:65535

@@ -1,0 +1,38 @@
+# Shared by up.sh and down.sh: where the local cluster keeps its state.
+# Sourced, not run.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STATE=${PEERING_CLUSTER_STATE:-/var/lib/simulated-peering}
+BIN=$ROOT/bin
+PKI=$STATE/pki
+LOGS=$STATE/logs
+PIDS=$STATE/pids
+KUBECONFIG_ADMIN=$PKI/admin.kubeconfig
+CONTAINERD_SOCK=$STATE/containerd/containerd.sock
+BRIDGE=peering0
+POD_CIDR=10.88.0.0/16
+SERVICE_CIDR=10.96.0.0/16
+NODE=$(hostname | tr '[:upper:]' '[:lower:]')
+# The API server advertises the primary interface's address: pods reach it
+# through the bridge's gateway, and the `kubernetes` Service points at it.
+NODE_IP=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+[[ -n $NODE_IP ]] || NODE_IP=$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}')
+
+log() { printf '%s >> %s\n' "$(date +%T)" "$*" >&2; }
+kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local what=$1 limit=$2 start=$SECONDS
+  shift 2
+  log "waiting for $what"
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS - start > limit)); then
+      log "gave up waiting for $what after ${limit}s; logs are in $LOGS"
+      return 1
+    fi
+    sleep 0.5
+  done
+  log "$what after $((SECONDS - start))s"
+}
+
+running() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Starts a single-node Kubernetes cluster on this machine, as root: etcd,
+# kube-apiserver, controller-manager, scheduler, containerd 2, kubelet,
+# kube-proxy and CoreDNS, from binaries built by hack/build-bins.sh. A healthy
+# running cluster is reused; anything else (dead PIDs, mounts, bridge, iptables
+# rules from an earlier run) is cleaned up first.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+[[ $EUID == 0 ]] || { echo "cluster-up needs root (containers, iptables, mounts)" >&2; exit 1; }
+
+if running kube-apiserver && running kubelet && kubectl get --raw /readyz >/dev/null 2>&1 &&
+  kubectl wait node "$NODE" --for=condition=Ready --timeout=5s >/dev/null 2>&1; then
+  log "cluster already running (node $NODE at $NODE_IP); reusing it"
+  "$ROOT/hack/cluster/images.sh"
+  exit 0
+fi
+"$ROOT/hack/cluster/down.sh" --quiet
+start=$SECONDS
+mkdir -p "$PKI" "$LOGS" "$PIDS" "$STATE"/{etcd,kubelet,containerd,cni/net.d,cni/ipam,images}
+
+log "certificates for $NODE ($NODE_IP)"
+(cd "$ROOT" && go run ./hack/cluster/pki -dir "$PKI" -node-ip "$NODE_IP" -node-name "$NODE")
+
+# Saved before the kubelet and kube-proxy change them; down.sh restores them.
+for key in kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.conf.all.route_localnet net.ipv4.ip_forward; do
+  [[ -f $STATE/sysctl.$key ]] || sysctl -n "$key" >"$STATE/sysctl.$key"
+done
+sysctl -qw net.ipv4.ip_forward=1
+modprobe br_netfilter 2>/dev/null || true
+[[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] && sysctl -qw net.bridge.bridge-nf-call-iptables=1
+
+launch() { # name command...
+  local name=$1
+  shift
+  nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+log "etcd"
+launch etcd "$BIN/etcd" --data-dir "$STATE/etcd" --listen-client-urls http://127.0.0.1:2379 \
+  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+  --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster default=http://127.0.0.1:2380 \
+  --unsafe-no-fsync --log-level warn
+wait_for "etcd" 30 curl -sf http://127.0.0.1:2379/health
+
+log "kube-apiserver"
+launch kube-apiserver "$BIN/kube-apiserver" --bind-address 0.0.0.0 --secure-port 6443 --advertise-address "$NODE_IP" \
+  --etcd-servers http://127.0.0.1:2379 --service-cluster-ip-range "$SERVICE_CIDR" \
+  --client-ca-file "$PKI/ca.crt" --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+  --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
+  --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --allow-privileged=true
+wait_for "kube-apiserver /readyz" 120 kubectl get --raw /readyz
+
+log "kube-controller-manager, kube-scheduler"
+launch kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig "$PKI/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$PKI/controller-manager.kubeconfig" --authorization-kubeconfig "$PKI/controller-manager.kubeconfig" \
+  --leader-elect=false --use-service-account-credentials --service-account-private-key-file "$PKI/sa.key" \
+  --root-ca-file "$PKI/ca.crt" --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+  --bind-address 127.0.0.1 --secure-port 10257
+launch kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$PKI/scheduler.kubeconfig" \
+  --authentication-kubeconfig "$PKI/scheduler.kubeconfig" --authorization-kubeconfig "$PKI/scheduler.kubeconfig" \
+  --leader-elect=false --bind-address 127.0.0.1 --secure-port 10259
+
+log "containerd"
+cat >"$STATE/cni/net.d/10-peering.conflist" <<CNI
+{
+  "cniVersion": "1.0.0",
+  "name": "peering",
+  "plugins": [
+    {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "dataDir": "$STATE/cni/ipam", "ranges": [[{"subnet": "$POD_CIDR"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CNI
+cat >"$STATE/containerd/config.toml" <<TOML
+version = 3
+root = "$STATE/containerd/root"
+state = "$STATE/containerd/state"
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "docker.io/simulated-peering/pause:local"
+[plugins."io.containerd.cri.v1.runtime"]
+  # root here lacks CAP_SYS_RESOURCE: without this every sandbox fails
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$STATE/cni/net.d"
+  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+    SystemdCgroup = false
+TOML
+# containerd finds its runc shim on PATH: ours (containerd 2) must come first.
+launch containerd env PATH="$BIN:$PATH" "$BIN/containerd" --config "$STATE/containerd/config.toml"
+wait_for "containerd" 30 "$BIN/ctr" --address "$CONTAINERD_SOCK" version
+"$ROOT/hack/cluster/images.sh"
+
+log "kubelet"
+cat >"$STATE/kubelet/config.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+clusterDNS: [10.96.0.10]
+clusterDomain: cluster.local
+failSwapOn: false
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: Webhook}
+tlsCertFile: $PKI/kubelet.crt
+tlsPrivateKeyFile: $PKI/kubelet.key
+address: $NODE_IP
+healthzBindAddress: 127.0.0.1
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
+imageGCHighThresholdPercent: 100
+serializeImagePulls: false
+YAML
+launch kubelet "$BIN/kubelet" --config "$STATE/kubelet/config.yaml" --kubeconfig "$PKI/kubelet-client.kubeconfig" \
+  --root-dir "$STATE/kubelet/root" --hostname-override "$NODE" --node-ip "$NODE_IP"
+wait_for "node $NODE Ready" 120 kubectl wait node "$NODE" --for=condition=Ready --timeout=2s
+
+log "kube-proxy"
+cat >"$STATE/kube-proxy.yaml" <<YAML
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
+clusterCIDR: $POD_CIDR
+hostnameOverride: $NODE
+conntrack: {maxPerCore: 0}
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+YAML
+launch kube-proxy "$BIN/kube-proxy" --config "$STATE/kube-proxy.yaml"
+wait_for "kube-proxy" 60 curl -sf http://127.0.0.1:10256/healthz
+
+log "CoreDNS"
+kubectl apply --server-side -f "$ROOT/hack/cluster/coredns.yaml" >/dev/null
+wait_for "CoreDNS Ready" 120 kubectl -n kube-system wait deployment/coredns --for=condition=Available --timeout=2s
+log "cluster up in $((SECONDS - start))s: export KUBECONFIG=$KUBECONFIG_ADMIN"

@@ -1,0 +1,14 @@
+// Builds OCI images without Docker (go-containerregistry) for the local
+// cluster. A module of its own so the main module does not carry its
+// dependencies.
+module github.com/simulated-peering/simulated-peering/hack/image
+
+go 1.26
+
+require github.com/google/go-containerregistry v0.22.1
+
+require (
+	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+)
