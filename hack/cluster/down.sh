@@ -33,7 +33,7 @@ if running containerd; then
   for c in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers delete "$c" >/dev/null 2>&1; done
 fi
 for name in kube-scheduler kube-controller-manager kube-apiserver containerd etcd; do stop "$name"; done
-pkill -KILL -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null
+pkill -KILL -f "containerd-shim-runc-v2[^ ]* .*-address $CONTAINERD_SOCK" 2>/dev/null # the cached binary has a version suffix
 # Container processes whose shim died in a killed run.
 for pid in $(pgrep -f "^/(server|operator|coredns|pause)( |$)" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
 

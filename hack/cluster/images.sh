@@ -17,7 +17,7 @@ image() { # binary tag ports user
   local file
   file=$out/$(echo "$2" | tr '/:' '__').tar
   "$BIN/image-builder" -binary "$1" -tag "$2" -port "$3" -user "$4" -out "$file" >/dev/null
-  "$BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io images import --no-unpack=false "$file" >/dev/null
+  "$BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io images import "$file" >/dev/null 2>>"$LOGS/ctr.log"
 }
 log "images: server, operator, coredns, pause"
 image "$BIN/server" docker.io/simulated-peering/server:dev 8080 65532:65532

@@ -185,3 +185,22 @@ func getGroup(g Gomega, ns string) *v1alpha1.PeerGroup {
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "mesh"}, pg)).To(Succeed())
 	return pg
 }
+
+// waitForFullMesh waits until each of the n pods has logged a pong from
+// every other one (and none from itself), and returns the pods.
+func waitForFullMesh(g Gomega, ns string, n int, within time.Duration) map[string]corev1.Pod {
+	running := pods(g, ns)
+	g.Expect(running).To(HaveLen(n))
+	for name := range running {
+		g.Eventually(func(g Gomega) {
+			lines := logs(g, ns, name)
+			for other := range running {
+				if other != name {
+					g.Expect(pongsFrom(lines, other)).NotTo(BeEmpty(), "%s has no pong from %s", name, other)
+				}
+			}
+			g.Expect(pongsFrom(lines, name)).To(BeEmpty(), "%s pinged itself", name)
+		}).WithTimeout(within).WithPolling(time.Second).Should(Succeed(), "every pod logs a pong from each other pod within %s", within)
+	}
+	return running
+}
