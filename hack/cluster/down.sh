@@ -44,9 +44,14 @@ for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns de
 
 [[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
 ip link delete "$BRIDGE" 2>/dev/null
-for table in nat filter; do # the bridge plugin's ipMasq and firewall chains
-  iptables -t "$table" -S 2>/dev/null | grep -E '^-A .*CNI-' | sed 's/^-A/-D/' | while read -r rule; do eval iptables -t "$table" "$rule" 2>/dev/null; done
-  iptables -t "$table" -S 2>/dev/null | awk '/^-N CNI-/{print $2}' | while read -r chain; do iptables -t "$table" -F "$chain"; iptables -t "$table" -X "$chain"; done
+# What kube-proxy --cleanup leaves: the bridge plugin's CNI-* chains and the
+# kubelet's own KUBE-* chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY).
+for ipt in iptables ip6tables; do
+  command -v "$ipt" >/dev/null || continue
+  for table in nat filter mangle; do
+    "$ipt" -t "$table" -S 2>/dev/null | grep -E '^-A .*(CNI-|KUBE-)' | sed 's/^-A/-D/' | while read -r rule; do eval "$ipt" -t "$table" "$rule" 2>/dev/null; done
+    "$ipt" -t "$table" -S 2>/dev/null | awk '/^-N (CNI-|KUBE-)/{print $2}' | while read -r chain; do "$ipt" -t "$table" -F "$chain" 2>/dev/null; "$ipt" -t "$table" -X "$chain" 2>/dev/null; done
+  done
 done
 for f in "$STATE"/sysctl.*; do
   [[ -f $f ]] && sysctl -qw "${f#"$STATE"/sysctl.}=$(cat "$f")" 2>/dev/null && rm -f "$f"
