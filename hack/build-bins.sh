@@ -12,6 +12,8 @@ K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.7.3
 CONTAINERD_VERSION=v2.4.2
 COREDNS_VERSION=v1.15.0
+FLUX_CONTROLLERS_VERSION=v1.9.6
+FLUX_CLI_VERSION=v2.9.5
 mkdir -p "$cache" "$root/bin"
 
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} \
@@ -31,6 +33,11 @@ build() { # name
       tags="no_btrfs,no_devmapper,no_zfs" ;;
     coredns)
       module=hack/coredns; pkg=github.com/coredns/coredns; version=$COREDNS_VERSION; ldflags="-s -w" ;;
+    source-controller|kustomize-controller)
+      module=hack/flux/$name; pkg=github.com/fluxcd/$name; version=$FLUX_CONTROLLERS_VERSION; ldflags="-s -w" ;;
+    flux)
+      module=hack/flux/cli; pkg=github.com/fluxcd/flux2/v2/cmd/flux; version=$FLUX_CLI_VERSION
+      ldflags="-s -w -X main.VERSION=${FLUX_CLI_VERSION#v}" ;;
     *) echo "build-bins: unknown binary $name" >&2; return 2 ;;
   esac
   local out="$cache/$name-$version"
