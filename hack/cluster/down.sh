@@ -22,8 +22,7 @@ stop() { # name: TERM, then KILL after 10s
   rm -f "$f"
 }
 
-stop kubelet
-stop kube-proxy
+for name in kustomize-controller source-controller gitserver kubelet kube-proxy; do stop "$name"; done
 # Containers: kill every task while containerd still runs, then their shims.
 if running containerd; then
   ctr=("$BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io)
@@ -57,6 +56,6 @@ for f in "$STATE"/sysctl.*; do
   [[ -f $f ]] && sysctl -qw "${f#"$STATE"/sysctl.}=$(cat "$f")" 2>/dev/null && rm -f "$f"
 done
 # Cluster data goes; certificates and built images stay for the next start.
-rm -rf "$STATE"/{etcd,kubelet,containerd/root,containerd/state,cni/ipam} "$CONTAINERD_SOCK"
+rm -rf "$STATE"/{etcd,kubelet,containerd/root,containerd/state,cni/ipam,git,flux} "$CONTAINERD_SOCK"
 $quiet || log "cluster stopped"
 exit 0

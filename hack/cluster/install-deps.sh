@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local cluster needs, only those missing.
 set -euo pipefail
-want=(runc containernetworking-plugins iptables conntrack)
+want=(runc containernetworking-plugins iptables conntrack git)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -7,21 +7,25 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/simulated-peering/simulated-peering/test/e2e/cluster"
 )
 
 // 6: with the operator gone, servers keep pinging their last set; when it is
 // back everything reconciles and no server restarts.
 func TestServersSurviveTheOperator(t *testing.T) {
 	g := NewWithT(t)
-	ns := namespace(t, "e2e-operator")
-	createReadyGroup(t, g, ns, 3, "2s")
-	before := pods(g, ns)
-	some := names(before)[0]
+	ns := cluster.Namespace(t, "e2e-operator")
+	cluster.CreateReadyGroup(t, g, ns, 3, "2s")
+	before := cluster.Pods(g, ns)
+	some := cluster.Names(before)[0]
 
-	_, err := kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=0")
+	_, err := cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=0")
 	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=1") })
-	_, err = kubectl("-n", "peering-system", "wait", "pod", "-l", "app.kubernetes.io/name=peering-operator", "--for=delete", "--timeout=60s")
+	t.Cleanup(func() {
+		cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=1")
+	})
+	_, err = cluster.Kubectl("-n", "peering-system", "wait", "pod", "-l", "app.kubernetes.io/name=peering-operator", "--for=delete", "--timeout=60s")
 	g.Expect(err).NotTo(HaveOccurred())
 	gone := time.Now()
 	time.Sleep(8 * time.Second)
@@ -30,7 +34,7 @@ func TestServersSurviveTheOperator(t *testing.T) {
 			continue
 		}
 		var during int
-		for _, at := range pongsFrom(logs(g, ns, some), other) {
+		for _, at := range cluster.PongsFrom(cluster.Logs(g, ns, some), other) {
 			if at.After(gone) {
 				during++
 			}
@@ -38,18 +42,18 @@ func TestServersSurviveTheOperator(t *testing.T) {
 		g.Expect(during).To(BeNumerically(">=", 2), "%s stopped pinging %s while the operator was down", some, other)
 	}
 
-	_, err = kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=1")
+	_, err = cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=1")
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = kubectl("-n", "peering-system", "rollout", "status", "deployment/peering-operator", "--timeout=120s")
+	_, err = cluster.Kubectl("-n", "peering-system", "rollout", "status", "deployment/peering-operator", "--timeout=120s")
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = kubectl("-n", ns, "scale", "peergroup/mesh", "--replicas=4") // proves it reconciles again
+	_, err = cluster.Kubectl("-n", ns, "scale", "peergroup/mesh", "--replicas=4") // proves it reconciles again
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = kubectl("-n", ns, "wait", "peergroup/mesh", "--for=jsonpath={.status.readyReplicas}=4", "--timeout=120s")
+	_, err = cluster.Kubectl("-n", ns, "wait", "peergroup/mesh", "--for=jsonpath={.status.readyReplicas}=4", "--timeout=120s")
 	g.Expect(err).NotTo(HaveOccurred())
-	after := pods(g, ns)
+	after := cluster.Pods(g, ns)
 	for name, p := range before {
 		g.Expect(after).To(HaveKey(name))
 		g.Expect(after[name].UID).To(Equal(p.UID))
-		g.Expect(restarts(after[name])).To(BeZero(), "%s restarted", name)
+		g.Expect(cluster.Restarts(after[name])).To(BeZero(), "%s restarted", name)
 	}
 }

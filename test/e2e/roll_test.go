@@ -3,11 +3,14 @@
 package e2e
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/simulated-peering/simulated-peering/test/e2e/cluster"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -16,9 +19,9 @@ import (
 // whole mesh down.
 func TestImageChangeRollsWithoutOutage(t *testing.T) {
 	g := NewWithT(t)
-	ns := namespace(t, "e2e-roll")
-	createReadyGroup(t, g, ns, 3, "2s")
-	before := pods(g, ns)
+	ns := cluster.Namespace(t, "e2e-roll")
+	cluster.CreateReadyGroup(t, g, ns, 3, "2s")
+	before := cluster.Pods(g, ns)
 
 	var samples, down atomic.Int32
 	stop := make(chan struct{})
@@ -30,7 +33,7 @@ func TestImageChangeRollsWithoutOutage(t *testing.T) {
 			case <-time.After(200 * time.Millisecond):
 			}
 			var list corev1.PodList
-			if k8s.List(ctx, &list, client.InNamespace(ns)) != nil {
+			if cluster.K8s.List(context.Background(), &list, client.InNamespace(ns)) != nil {
 				continue
 			}
 			ready := 0
@@ -47,17 +50,17 @@ func TestImageChangeRollsWithoutOutage(t *testing.T) {
 			}
 		}
 	}()
-	_, err := kubectl("-n", ns, "patch", "peergroup/mesh", "--type=merge", "-p", `{"spec":{"image":"simulated-peering/server:dev2"}}`)
+	_, err := cluster.Kubectl("-n", ns, "patch", "peergroup/mesh", "--type=merge", "-p", `{"spec":{"image":"simulated-peering/server:dev2"}}`)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func(g Gomega) {
-		now := pods(g, ns)
+		now := cluster.Pods(g, ns)
 		g.Expect(now).To(HaveLen(3))
 		for name, p := range now {
 			g.Expect(before).NotTo(HaveKey(name), "old pod %s still running", name)
 			g.Expect(p.Spec.Containers[0].Image).To(Equal("simulated-peering/server:dev2"))
 		}
 	}).WithTimeout(3 * time.Minute).WithPolling(time.Second).Should(Succeed())
-	_, err = kubectl("-n", ns, "wait", "peergroup/mesh", "--for=condition=Ready", "--timeout=120s")
+	_, err = cluster.Kubectl("-n", ns, "wait", "peergroup/mesh", "--for=condition=Ready", "--timeout=120s")
 	g.Expect(err).NotTo(HaveOccurred())
 	close(stop)
 	t.Logf("%d readiness samples during the roll, %d with no Ready pod", samples.Load(), down.Load())

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"slices"
 	"sort"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/simulated-peering/simulated-peering/test/e2e/cluster"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,25 +24,25 @@ import (
 // ones, and is never restarted.
 func TestScaleDownAndUpWithoutRestart(t *testing.T) {
 	g := NewWithT(t)
-	ns := namespace(t, "e2e-scale")
-	createReadyGroup(t, g, ns, 5, "2s")
-	before := waitForFullMesh(g, ns, 5, 10*time.Second)
+	ns := cluster.Namespace(t, "e2e-scale")
+	cluster.CreateReadyGroup(t, g, ns, 5, "2s")
+	before := cluster.WaitForFullMesh(g, ns, 5, 10*time.Second)
 
 	deleted := watchDeletions(ns)
 	scaled := time.Now()
-	_, err := kubectl("-n", ns, "scale", "peergroup/mesh", "--replicas=1")
+	_, err := cluster.Kubectl("-n", ns, "scale", "peergroup/mesh", "--replicas=1")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Eventually(func(g Gomega) int32 {
 		var list appsv1.ReplicaSetList
-		g.Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		g.Expect(cluster.K8s.List(context.Background(), &list, client.InNamespace(ns))).To(Succeed())
 		g.Expect(list.Items).To(HaveLen(1))
 		return *list.Items[0].Spec.Replicas
 	}).WithTimeout(10*time.Second).Should(Equal(int32(1)), "ReplicaSet scaled to 1")
-	g.Eventually(func() int { return len(pods(g, ns)) }).WithTimeout(60*time.Second).Should(Equal(1), "4 pods terminate")
-	survivorName := names(pods(g, ns))[0]
-	survivor := pods(g, ns)[survivorName]
+	g.Eventually(func() int { return len(cluster.Pods(g, ns)) }).WithTimeout(60*time.Second).Should(Equal(1), "4 pods terminate")
+	survivorName := cluster.Names(cluster.Pods(g, ns))[0]
+	survivor := cluster.Pods(g, ns)[survivorName]
 	g.Expect(survivor.UID).To(Equal(before[survivorName].UID), "survivor replaced")
-	g.Expect(restarts(survivor)).To(BeZero(), "survivor restarted")
+	g.Expect(cluster.Restarts(survivor)).To(BeZero(), "survivor restarted")
 
 	var removed []string
 	for n := range before {
@@ -50,15 +53,15 @@ func TestScaleDownAndUpWithoutRestart(t *testing.T) {
 	sort.Strings(removed)
 	var delays, sinceScale []time.Duration
 	for _, peer := range removed {
-		lines := logs(g, ns, survivorName)
+		lines := cluster.Logs(g, ns, survivorName)
 		var stopped time.Time
 		for _, l := range lines {
-			if strings.HasPrefix(l.msg, "stopped pinging "+peer+" ") {
-				stopped = l.at
+			if strings.HasPrefix(l.Msg, "stopped pinging "+peer+" ") {
+				stopped = l.At
 			}
 		}
 		g.Expect(stopped).NotTo(BeZero(), "survivor never stopped pinging %s", peer)
-		pongs := pongsFrom(lines, peer)
+		pongs := cluster.PongsFrom(lines, peer)
 		g.Expect(pongs).NotTo(BeEmpty())
 		g.Expect(pongs[len(pongs)-1]).To(BeTemporally("<=", stopped), "pong from %s after its loop stopped", peer)
 		at, ok := deleted.at(peer)
@@ -72,21 +75,21 @@ func TestScaleDownAndUpWithoutRestart(t *testing.T) {
 	t.Logf("survivor stopped pinging removed peers %v after the test saw them terminating (100ms polls), %v after kubectl scale (median %s)",
 		delays, sinceScale, sinceScale[len(sinceScale)/2])
 
-	_, err = kubectl("-n", ns, "scale", "peergroup/mesh", "--replicas=5")
+	_, err = cluster.Kubectl("-n", ns, "scale", "peergroup/mesh", "--replicas=5")
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = kubectl("-n", ns, "wait", "peergroup/mesh", "--for=condition=Ready", "--timeout=120s")
+	_, err = cluster.Kubectl("-n", ns, "wait", "peergroup/mesh", "--for=condition=Ready", "--timeout=120s")
 	g.Expect(err).NotTo(HaveOccurred())
-	now := pods(g, ns)
+	now := cluster.Pods(g, ns)
 	g.Expect(now).To(HaveLen(5))
 	for n := range now {
 		if n == survivorName {
 			continue
 		}
-		g.Eventually(func() []time.Time { return pongsFrom(logs(g, ns, survivorName), n) }).WithTimeout(10*time.Second).
+		g.Eventually(func() []time.Time { return cluster.PongsFrom(cluster.Logs(g, ns, survivorName), n) }).WithTimeout(10*time.Second).
 			ShouldNot(BeEmpty(), "survivor never pinged new pod %s", n)
 	}
 	g.Expect(now[survivorName].UID).To(Equal(survivor.UID))
-	g.Expect(restarts(now[survivorName])).To(BeZero())
+	g.Expect(cluster.Restarts(now[survivorName])).To(BeZero())
 }
 
 // deletions records when each pod of ns was first seen terminating: the
@@ -108,7 +111,7 @@ func watchDeletions(ns string) *deletions {
 	go func() {
 		for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 			var list corev1.PodList
-			if k8s.List(ctx, &list, client.InNamespace(ns)) != nil {
+			if cluster.K8s.List(context.Background(), &list, client.InNamespace(ns)) != nil {
 				continue
 			}
 			d.mu.Lock()

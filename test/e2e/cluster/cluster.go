@@ -1,9 +1,7 @@
-//go:build e2e
-
-// Package e2e tests the whole system on the local cluster (make cluster-up):
-// real pods from the project's images pinging each other, driven through the
-// real kubectl.
-package e2e
+// Package cluster is what the end-to-end tests share: a client and the real
+// kubectl for the local cluster (make cluster-up), and readers of the
+// servers' logs.
+package cluster
 
 import (
 	"bytes"
@@ -31,10 +29,13 @@ import (
 )
 
 var (
-	root       = envtest.RepoRoot()
-	kubeconfig = filepath.Join(stateDir(), "pki", "admin.kubeconfig")
-	k8s        client.Client
-	ctx        = context.Background()
+	// Root is the checkout.
+	Root = envtest.RepoRoot()
+	// Kubeconfig is the local cluster's admin Kubeconfig.
+	Kubeconfig = filepath.Join(stateDir(), "pki", "admin.Kubeconfig")
+	// K8s is a client for the local cluster, set by Connect.
+	K8s client.Client
+	ctx = context.Background()
 )
 
 func stateDir() string {
@@ -44,26 +45,21 @@ func stateDir() string {
 	return "/var/lib/simulated-peering"
 }
 
-func TestMain(m *testing.M) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err == nil {
-		scheme := runtime.NewScheme()
-		clientgoscheme.AddToScheme(scheme)
-		v1alpha1.AddToScheme(scheme)
-		k8s, err = client.New(cfg, client.Options{Scheme: scheme})
-	}
-	if err == nil {
-		// Install the operator as a user would, once for every test.
-		err = run(exec.Command(filepath.Join(root, "hack", "deploy.sh"), "dev"))
-	}
+// Connect sets K8s up for the local cluster.
+func Connect() error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", Kubeconfig)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e setup (is the cluster up? make cluster-up):", err)
-		os.Exit(1)
+		return fmt.Errorf("is the cluster up? (make cluster-up): %w", err)
 	}
-	os.Exit(m.Run())
+	scheme := runtime.NewScheme()
+	clientgoscheme.AddToScheme(scheme)
+	v1alpha1.AddToScheme(scheme)
+	K8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	return err
 }
 
-func run(cmd *exec.Cmd) error {
+// Run runs a command, returning its output in the error.
+func Run(cmd *exec.Cmd) error {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
@@ -72,8 +68,8 @@ func run(cmd *exec.Cmd) error {
 }
 
 // kubectl runs the real kubectl client against the cluster.
-func kubectl(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(root, "bin", "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+func Kubectl(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(Root, "bin", "kubectl"), append([]string{"--Kubeconfig", Kubeconfig}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -83,25 +79,25 @@ func kubectl(args ...string) (string, error) {
 	return out.String(), nil
 }
 
-func kubectlApply(yaml string) (string, error) {
-	cmd := exec.Command(filepath.Join(root, "bin", "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", "-")
+func KubectlApply(yaml string) (string, error) {
+	cmd := exec.Command(filepath.Join(Root, "bin", "kubectl"), "--Kubeconfig", Kubeconfig, "apply", "-f", "-")
 	cmd.Stdin = strings.NewReader(yaml)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 // namespace makes a restricted namespace for one test and removes it after.
-func namespace(t *testing.T, name string) string {
+func Namespace(t *testing.T, name string) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted"}}}
-	if err := k8s.Create(ctx, ns); err != nil {
+	if err := K8s.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { k8s.Delete(ctx, ns) })
+	t.Cleanup(func() { K8s.Delete(ctx, ns) })
 	return name
 }
 
-func group(ns string, replicas int, interval string) string {
+func Group(ns string, replicas int, interval string) string {
 	return fmt.Sprintf(`apiVersion: peering.simulated-peering.io/v1alpha1
 kind: PeerGroup
 metadata: {name: mesh, namespace: %s}
@@ -110,17 +106,17 @@ spec: {replicas: %d, pingInterval: %s, pingTimeout: 1s}
 }
 
 // createReadyGroup applies a PeerGroup and waits, with kubectl, for Ready.
-func createReadyGroup(t *testing.T, g Gomega, ns string, replicas int, interval string) {
-	out, err := kubectlApply(group(ns, replicas, interval))
+func CreateReadyGroup(t *testing.T, g Gomega, ns string, replicas int, interval string) {
+	out, err := KubectlApply(Group(ns, replicas, interval))
 	g.Expect(err).NotTo(HaveOccurred(), out)
-	out, err = kubectl("-n", ns, "wait", "peergroup/mesh", "--for=condition=Ready", "--timeout=180s")
+	out, err = Kubectl("-n", ns, "wait", "peergroup/mesh", "--for=condition=Ready", "--timeout=180s")
 	g.Expect(err).NotTo(HaveOccurred(), "PeerGroup %s/mesh never became Ready: %s", ns, out)
 }
 
 // pods returns the group's running pods, by name.
-func pods(g Gomega, ns string) map[string]corev1.Pod {
+func Pods(g Gomega, ns string) map[string]corev1.Pod {
 	var list corev1.PodList
-	g.Expect(k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/instance": "mesh"})).To(Succeed())
+	g.Expect(K8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/instance": "mesh"})).To(Succeed())
 	out := map[string]corev1.Pod{}
 	for _, p := range list.Items {
 		if p.DeletionTimestamp == nil {
@@ -130,7 +126,7 @@ func pods(g Gomega, ns string) map[string]corev1.Pod {
 	return out
 }
 
-func names(m map[string]corev1.Pod) []string {
+func Names(m map[string]corev1.Pod) []string {
 	var out []string
 	for n := range m {
 		out = append(out, n)
@@ -139,40 +135,40 @@ func names(m map[string]corev1.Pod) []string {
 	return out
 }
 
-// logLine is one server log line: when, and its message.
-type logLine struct {
-	at  time.Time
-	msg string
+// LogLine is one server log line: when, and its message.
+type LogLine struct {
+	At  time.Time
+	Msg string
 }
 
 var lineRE = regexp.MustCompile(`^time=(\S+) level=\S+ msg="([^"]*)"`)
 
 // logs reads a pod's log (the server's text format).
-func logs(g Gomega, ns, pod string) []logLine {
-	out, err := kubectl("-n", ns, "logs", pod)
+func Logs(g Gomega, ns, pod string) []LogLine {
+	out, err := Kubectl("-n", ns, "logs", pod)
 	g.Expect(err).NotTo(HaveOccurred())
-	var lines []logLine
+	var lines []LogLine
 	for _, l := range strings.Split(out, "\n") {
 		if m := lineRE.FindStringSubmatch(l); m != nil {
 			at, _ := time.Parse(time.RFC3339Nano, m[1])
-			lines = append(lines, logLine{at, m[2]})
+			lines = append(lines, LogLine{At: at, Msg: m[2]})
 		}
 	}
 	return lines
 }
 
 // pongsFrom lists when pod logged a pong from peer.
-func pongsFrom(lines []logLine, peer string) []time.Time {
+func PongsFrom(lines []LogLine, peer string) []time.Time {
 	var out []time.Time
 	for _, l := range lines {
-		if strings.HasPrefix(l.msg, "pong from "+peer+" ") {
-			out = append(out, l.at)
+		if strings.HasPrefix(l.Msg, "pong from "+peer+" ") {
+			out = append(out, l.At)
 		}
 	}
 	return out
 }
 
-func restarts(p corev1.Pod) int32 {
+func Restarts(p corev1.Pod) int32 {
 	var n int32
 	for _, c := range p.Status.ContainerStatuses {
 		n += c.RestartCount
@@ -180,26 +176,26 @@ func restarts(p corev1.Pod) int32 {
 	return n
 }
 
-func getGroup(g Gomega, ns string) *v1alpha1.PeerGroup {
+func GetGroup(g Gomega, ns string) *v1alpha1.PeerGroup {
 	pg := &v1alpha1.PeerGroup{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "mesh"}, pg)).To(Succeed())
+	g.Expect(K8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "mesh"}, pg)).To(Succeed())
 	return pg
 }
 
 // waitForFullMesh waits until each of the n pods has logged a pong from
 // every other one (and none from itself), and returns the pods.
-func waitForFullMesh(g Gomega, ns string, n int, within time.Duration) map[string]corev1.Pod {
-	running := pods(g, ns)
+func WaitForFullMesh(g Gomega, ns string, n int, within time.Duration) map[string]corev1.Pod {
+	running := Pods(g, ns)
 	g.Expect(running).To(HaveLen(n))
 	for name := range running {
 		g.Eventually(func(g Gomega) {
-			lines := logs(g, ns, name)
+			lines := Logs(g, ns, name)
 			for other := range running {
 				if other != name {
-					g.Expect(pongsFrom(lines, other)).NotTo(BeEmpty(), "%s has no pong from %s", name, other)
+					g.Expect(PongsFrom(lines, other)).NotTo(BeEmpty(), "%s has no pong from %s", name, other)
 				}
 			}
-			g.Expect(pongsFrom(lines, name)).To(BeEmpty(), "%s pinged itself", name)
+			g.Expect(PongsFrom(lines, name)).To(BeEmpty(), "%s pinged itself", name)
 		}).WithTimeout(within).WithPolling(time.Second).Should(Succeed(), "every pod logs a pong from each other pod within %s", within)
 	}
 	return running
