@@ -73,7 +73,7 @@ docker-build: ## Build both images with Docker (machines with a Docker engine).
 
 ##@ Local cluster (Linux, root; see README)
 .PHONY: demo
-demo: ## Start a local cluster, deploy the operator and overlays/dev, follow the pongs.
+demo: ## Start a local cluster, deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
 	hack/demo.sh
 
 .PHONY: cluster-up
@@ -88,8 +88,8 @@ cluster-down: ## Stop the cluster and undo its changes to this machine.
 	hack/cluster/down.sh
 
 .PHONY: e2e
-e2e: cluster-up ## End-to-end tests against the local cluster (build tag e2e).
-	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
+e2e: cluster-up ## End-to-end tests on the local cluster (build tag e2e), then the Flux GitOps test.
+	go test -tags e2e -count=1 -timeout 40m -p 1 -v ./test/e2e/...
 
 ##@ Benchmarks (print figures; no pass/fail)
 .PHONY: bench

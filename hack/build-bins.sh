@@ -44,7 +44,20 @@ build() { # name
   if [[ ! -x $out ]]; then
     echo ">> building $name $version (cached in $cache)" >&2
     local start=$SECONDS
-    (cd "$root/$module" && CGO_ENABLED=0 go build -tags "$tags" -ldflags "$ldflags" -o "$out.tmp" "$pkg")
+    if [[ $name == flux ]]; then
+      # cmd/flux embeds manifests/*.yaml, which Flux's release generates and the
+      # module does not ship; only `flux install` reads them. Build from a
+      # writable copy of the module with a placeholder there.
+      local src tmp
+      src=$(cd "$root/$module" && go list -m -f '{{.Dir}}' github.com/fluxcd/flux2/v2)
+      tmp=$(mktemp -d)
+      cp -r "$src/." "$tmp" && chmod -R u+w "$tmp" && mkdir -p "$tmp/cmd/flux/manifests"
+      echo "# flux install manifests are not part of the Go module" >"$tmp/cmd/flux/manifests/placeholder.yaml"
+      (cd "$tmp" && CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$out.tmp" ./cmd/flux)
+      rm -rf "$tmp"
+    else
+      (cd "$root/$module" && CGO_ENABLED=0 go build -tags "$tags" -ldflags "$ldflags" -o "$out.tmp" "$pkg")
+    fi
     mv "$out.tmp" "$out"
     echo ">> built $name in $((SECONDS - start))s" >&2
   fi

@@ -38,7 +38,7 @@ wait_for "git server" 30 git ls-remote "$GIT_URL"
 git -C "$WORK" push -q origin main
 
 log "Flux CRDs and controllers"
-crds() { (cd "$ROOT/hack/flux/$1" && go list -m -f '{{.Dir}}' "github.com/fluxcd/$1")/config/crd/bases; }
+crds() { echo "$(cd "$ROOT/hack/flux/$1" && go list -m -f '{{.Dir}}' "github.com/fluxcd/$1")/config/crd/bases"; }
 kubectl create namespace flux-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 for c in source-controller kustomize-controller; do
   kubectl apply --server-side -f "$(crds "$c")" >/dev/null

@@ -31,8 +31,8 @@ import (
 var (
 	// Root is the checkout.
 	Root = envtest.RepoRoot()
-	// Kubeconfig is the local cluster's admin Kubeconfig.
-	Kubeconfig = filepath.Join(stateDir(), "pki", "admin.Kubeconfig")
+	// Kubeconfig is the local cluster's admin kubeconfig.
+	Kubeconfig = filepath.Join(stateDir(), "pki", "admin.kubeconfig")
 	// K8s is a client for the local cluster, set by Connect.
 	K8s client.Client
 	ctx = context.Background()
@@ -69,7 +69,7 @@ func Run(cmd *exec.Cmd) error {
 
 // kubectl runs the real kubectl client against the cluster.
 func Kubectl(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(Root, "bin", "kubectl"), append([]string{"--Kubeconfig", Kubeconfig}, args...)...)
+	cmd := exec.Command(filepath.Join(Root, "bin", "kubectl"), append([]string{"--kubeconfig", Kubeconfig}, args...)...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -80,7 +80,7 @@ func Kubectl(args ...string) (string, error) {
 }
 
 func KubectlApply(yaml string) (string, error) {
-	cmd := exec.Command(filepath.Join(Root, "bin", "kubectl"), "--Kubeconfig", Kubeconfig, "apply", "-f", "-")
+	cmd := exec.Command(filepath.Join(Root, "bin", "kubectl"), "--kubeconfig", Kubeconfig, "apply", "-f", "-")
 	cmd.Stdin = strings.NewReader(yaml)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

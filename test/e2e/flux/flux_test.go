@@ -56,10 +56,11 @@ func set(field, value string) func(string) string {
 	return func(s string) string { return re.ReplaceAllString(s, "${1} "+value) }
 }
 
-// reconcile is `flux reconcile kustomization peergroups --with-source`.
-func reconcile() (string, error) {
+// reconcile is `flux reconcile kustomization peergroups --with-source`,
+// which waits up to timeout for the Kustomization to be Ready.
+func reconcile(timeout string) (string, error) {
 	out, err := exec.Command(filepath.Join(cluster.Root, "bin", "flux"), "--kubeconfig", cluster.Kubeconfig,
-		"-n", "flux-system", "reconcile", "kustomization", "peergroups", "--with-source").CombinedOutput()
+		"-n", "flux-system", "reconcile", "kustomization", "peergroups", "--with-source", "--timeout", timeout).CombinedOutput()
 	return string(out), err
 }
 
@@ -96,7 +97,7 @@ func TestGitPushChangesTheMesh(t *testing.T) {
 			return set("pingInterval", step.interval)(set("replicas", fmt.Sprint(step.replicas))(s))
 		})
 		start := time.Now()
-		out, err := reconcile()
+		out, err := reconcile("3m")
 		g.Expect(err).NotTo(HaveOccurred(), out)
 		_, err = cluster.Kubectl("-n", ns, "wait", "peergroup/mesh", "--for=jsonpath={.status.readyReplicas}="+fmt.Sprint(step.replicas), "--timeout=120s")
 		g.Expect(err).NotTo(HaveOccurred())
@@ -130,7 +131,7 @@ func TestGitPushChangesTheMesh(t *testing.T) {
 	push(g, "dev: broken timeout", func(s string) string {
 		return strings.Replace(s, "        pingInterval: 4s", "        pingInterval: 4s\n        pingTimeout: 30s", 1)
 	})
-	reconcile() // fails: the apply is rejected
+	reconcile("20s") // fails: the apply is rejected
 	g.Eventually(func() string {
 		out, _ := cluster.Kubectl("-n", "flux-system", "get", "kustomization/peergroups",
 			"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].message}`)
@@ -141,6 +142,6 @@ func TestGitPushChangesTheMesh(t *testing.T) {
 	allPingingSince(g, time.Now(), 30*time.Second)
 
 	push(g, "dev: revert the broken timeout", func(s string) string { return strings.Replace(s, "\n        pingTimeout: 30s", "", 1) })
-	out, err := reconcile()
+	out, err := reconcile("3m")
 	g.Expect(err).NotTo(HaveOccurred(), out)
 }
