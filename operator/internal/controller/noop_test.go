@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/controller"
 	"github.com/simulated-peering/simulated-peering/operator/internal/setup"
 	"github.com/simulated-peering/simulated-peering/operator/internal/testenv"
@@ -62,9 +63,9 @@ func TestNoOpReconcileWritesNothing(t *testing.T) {
 	g.Expect(writes.Load()).To(BeZero(), "a converged group was written to")
 
 	// The counter is live: a real change is a write.
-	latest := getGroup(g, pg)
-	latest.Spec.Replicas = ptrTo(int32(3))
-	g.Expect(k8s.Update(ctx, latest)).To(Succeed())
+	updateGroup(g, pg, func(latest *v1alpha1.PeerGroup) {
+		latest.Spec.Replicas = ptrTo(int32(3))
+	})
 	_, err = r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(writes.Load()).To(BeNumerically(">", 0))

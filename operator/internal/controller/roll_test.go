@@ -5,6 +5,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"time"
 )
 
@@ -18,17 +20,17 @@ func TestTemplateChangeRollsAndSettingsDoNot(t *testing.T) {
 	startPods(g, oldRS, 2)
 	g.Eventually(func() int32 { return getGroup(g, pg).Status.ReadyReplicas }).Should(Equal(int32(2)))
 
-	latest := getGroup(g, pg)
-	latest.Spec.PingInterval = &metav1.Duration{Duration: 30 * time.Second}
-	latest.Spec.MaxPeersPerPod = 1
-	g.Expect(k8s.Update(ctx, latest)).To(Succeed())
+	latest := updateGroup(g, pg, func(latest *v1alpha1.PeerGroup) {
+		latest.Spec.PingInterval = &metav1.Duration{Duration: 30 * time.Second}
+		latest.Spec.MaxPeersPerPod = 1
+	})
 	g.Eventually(func() int64 { return getGroup(g, pg).Status.ObservedGeneration }).Should(Equal(latest.Generation))
 	g.Expect(replicaSets(g, pg)).To(HaveLen(1))
 	g.Expect(currentReplicaSet(g, pg).ResourceVersion).To(Equal(oldRS.ResourceVersion), "settings changes must not write the ReplicaSet")
 
-	latest = getGroup(g, pg)
-	latest.Spec.Image = "simulated-peering/server:v2"
-	g.Expect(k8s.Update(ctx, latest)).To(Succeed())
+	updateGroup(g, pg, func(latest *v1alpha1.PeerGroup) {
+		latest.Spec.Image = "simulated-peering/server:v2"
+	})
 	newRS := currentReplicaSet(g, pg)
 	g.Expect(newRS.Name).NotTo(Equal(oldRS.Name))
 	g.Expect(newRS.Spec.Template.Spec.Containers[0].Image).To(Equal("simulated-peering/server:v2"))

@@ -28,6 +28,7 @@ func TestScaleFiveToOne(t *testing.T) {
 	g.Expect(k8s.SubResource("scale").Get(ctx, getGroup(g, pg), scale)).To(Succeed())
 	g.Expect(scale.Status.Selector).To(Equal("app.kubernetes.io/instance=mesh,app.kubernetes.io/name=peering-server"))
 	scale.Spec.Replicas = 1
+	scale.ResourceVersion = "" // unconditional, as kubectl scale does: status writes must not make it conflict
 	g.Expect(k8s.SubResource("scale").Update(ctx, getGroup(g, pg), client.WithSubResourceBody(scale))).To(Succeed())
 
 	g.Eventually(func() int32 { return *currentReplicaSet(g, pg).Spec.Replicas }).Should(Equal(int32(1)))

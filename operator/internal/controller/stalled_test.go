@@ -32,9 +32,9 @@ func TestInvalidRenderedObjectStallsUntilFixed(t *testing.T) {
 	}).Should(Succeed())
 	g.Eventually(eventReasons(g, pg)).Should(ContainElement("InvalidObject"))
 
-	latest := getGroup(g, pg)
-	latest.Spec.Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1")
-	g.Expect(k8s.Update(ctx, latest)).To(Succeed())
+	updateGroup(g, pg, func(latest *v1alpha1.PeerGroup) {
+		latest.Spec.Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1")
+	})
 	g.Eventually(func() bool { return conditions.Has(getGroup(g, pg), meta.StalledCondition) }).Should(BeFalse())
 	g.Expect(conditions.IsReconciling(getGroup(g, pg))).To(BeTrue())
 }

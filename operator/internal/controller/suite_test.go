@@ -71,6 +71,16 @@ func getGroup(g Gomega, pg *v1alpha1.PeerGroup) *v1alpha1.PeerGroup {
 	return out
 }
 
+// updateGroup changes the spec with a merge patch: no resourceVersion, so
+// the operator's concurrent status writes cannot make it conflict.
+func updateGroup(g Gomega, pg *v1alpha1.PeerGroup, change func(*v1alpha1.PeerGroup)) *v1alpha1.PeerGroup {
+	latest := getGroup(g, pg)
+	patch := client.MergeFrom(latest.DeepCopy())
+	change(latest)
+	g.Expect(k8s.Patch(ctx, latest, patch)).To(Succeed())
+	return latest
+}
+
 // replicaSets lists the group's ReplicaSets.
 func replicaSets(g Gomega, pg *v1alpha1.PeerGroup) []appsv1.ReplicaSet {
 	var list appsv1.ReplicaSetList
