@@ -2,12 +2,12 @@ package controller_test
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
-	"time"
 )
 
 // A template change (image) creates a new ReplicaSet; the old one keeps its
