@@ -100,14 +100,15 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 	g.Expect(s.log.count("stopped pinging")).To(BeZero())
 	g.Expect(strings.Join(s.log.messages(), "\n")).NotTo(ContainSubstring("pong from p2"))
 
-	// Back on the same address with a new document: it is applied.
+	// Back on the same address with a new document: it is applied once the
+	// backoff (up to 30s +25%) lets the poller try again.
 	ep.update(func(e *endpoint) { e.mode, e.doc = "ok", document("r2", 200*time.Millisecond, p1, p2) })
 	ln, err := net.Listen("tcp", addr)
 	g.Expect(err).NotTo(HaveOccurred())
 	back := &http.Server{Handler: http.HandlerFunc(ep.serve)}
 	go back.Serve(ln)
 	t.Cleanup(func() { back.Close() })
-	g.Eventually(func() int { return s.log.count("peers endpoint answering again") }).WithTimeout(40 * time.Second).Should(Equal(1))
+	g.Eventually(func() int { return s.log.count("peers endpoint answering again") }).WithTimeout(60*time.Second).Should(Equal(1))
 	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 	g.Expect(s.log.count("now pinging p1 ")).To(Equal(1), "p1's loop was restarted")
 }
