@@ -108,7 +108,7 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 	back := &http.Server{Handler: http.HandlerFunc(ep.serve)}
 	go back.Serve(ln)
 	t.Cleanup(func() { back.Close() })
-	g.Eventually(func() int { return s.log.count("peers endpoint answering again") }).WithTimeout(60*time.Second).Should(Equal(1))
+	g.Eventually(func() int { return s.log.count("peers endpoint answering again") }).WithTimeout(60 * time.Second).Should(Equal(1))
 	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 	g.Expect(s.log.count("now pinging p1 ")).To(Equal(1), "p1's loop was restarted")
 }
