@@ -86,15 +86,17 @@ func KubectlApply(yaml string) (string, error) {
 	return string(out), err
 }
 
-// namespace makes a restricted namespace for one test and removes it after.
-func Namespace(t *testing.T, name string) string {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+// Namespace makes a restricted namespace for one test and removes it after.
+// The name gets a random suffix, so a test can run again (-count) while
+// its previous namespace is still terminating.
+func Namespace(t *testing.T, prefix string) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-", Labels: map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted"}}}
 	if err := K8s.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { K8s.Delete(ctx, ns) })
-	return name
+	return ns.Name
 }
 
 func Group(ns string, replicas int, interval string) string {
