@@ -72,15 +72,18 @@ docker-build: ## Build both images with Docker (machines with a Docker engine).
 	docker build -f Dockerfile.operator -t simulated-peering/operator:$(IMAGE_TAG) .
 
 ##@ Local cluster (Linux, root; see README)
+CLUSTER_BINS := etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
+	containerd containerd-shim-runc-v2 ctr coredns
+
 .PHONY: demo
-demo: ## Start a local cluster, deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
+demo: cluster-up ## Start a local cluster, deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
 	hack/demo.sh
 
 .PHONY: cluster-up
 cluster-up: ## Start (or reuse) the single-node cluster; KUBECONFIG is printed.
 	hack/cluster/install-deps.sh
-	hack/build-bins.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
-		containerd containerd-shim-runc-v2 ctr coredns
+	@echo ">> building what is missing (first run: ~27 min on 2 cores; cached in ~/.cache/simulated-peering/bin)"
+	hack/build-bins.sh $(CLUSTER_BINS)
 	hack/cluster/up.sh
 
 .PHONY: cluster-down

@@ -1,24 +1,20 @@
 #!/usr/bin/env bash
-# make demo: build what is missing, start (or reuse) the local cluster, deploy
-# the operator and the dev overlay exactly as a user would, wait for the
-# PeerGroup to be Ready, then follow the pods' pongs. FOLLOW=0 prints a
-# sample instead of following (for scripts). GITOPS=1 lets Flux install them
-# from a Git server on this machine instead (hack/flux/up.sh).
+# make demo, after make cluster-up has built what is missing and started (or
+# reused) the local cluster: deploy the operator and the dev overlay exactly
+# as a user would, wait for the PeerGroup to be Ready, then follow the pods'
+# pongs. FOLLOW=0 prints a sample instead of following (for scripts).
+# GITOPS=1 lets Flux install them from a Git server on this machine instead
+# (hack/flux/up.sh).
 set -euo pipefail
 source "$(dirname "$0")/cluster/lib.sh"
 start=$SECONDS
-"$ROOT/hack/cluster/install-deps.sh"
-log "building what is missing (first run: ~20 min on 2 cores; cached in ~/.cache/simulated-peering)"
-"$ROOT/hack/build-bins.sh" etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
-  containerd containerd-shim-runc-v2 ctr coredns
-"$ROOT/hack/cluster/up.sh"
 if [[ ${GITOPS:-0} == 1 ]]; then
   "$ROOT/hack/flux/up.sh" # Flux installs the operator and overlays/dev from Git
   wait_for "PeerGroup peering-dev/mesh Ready" 300 kubectl -n peering-dev wait peergroup/mesh --for=condition=Ready --timeout=5s
 else
   "$ROOT/hack/deploy.sh" dev
 fi
-log "mesh Ready $((SECONDS - start))s after make demo started"
+log "mesh Ready $((SECONDS - start))s after the cluster was up"
 kubectl get peergroups -A
 echo
 if [[ ${FOLLOW:-1} == 0 ]]; then

@@ -36,3 +36,14 @@ wait_for() {
 }
 
 running() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
+# launch NAME COMMAND...: runs a daemon in its own session, logging to
+# $LOGS/NAME.log, its PID in $PIDS/NAME.pid (which down.sh stops); an
+# earlier instance is stopped first.
+launch() {
+  local name=$1
+  shift
+  if running "$name"; then kill "$(cat "$PIDS/$name.pid")" 2>/dev/null; sleep 1; fi
+  nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}

@@ -16,14 +16,6 @@ WORK=$STATE/git/work
 "$ROOT/hack/build-bins.sh" source-controller kustomize-controller flux
 (cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN/gitserver" ./hack/gitserver)
 
-launch() { # name command...
-  local name=$1
-  shift
-  if running "$name"; then kill "$(cat "$PIDS/$name.pid")" 2>/dev/null; sleep 1; fi
-  nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name.pid"
-}
-
 log "git repository $GIT_URL (config/, overlays/, clusters/ of this checkout)"
 rm -rf "$STATE/git"
 mkdir -p "$STATE/git"
