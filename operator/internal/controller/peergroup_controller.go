@@ -131,7 +131,7 @@ func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerG
 	switch {
 	case errors.As(err, &invalid):
 		if !conditions.IsStalled(obj) {
-			r.event(obj, corev1.EventTypeWarning, ReasonInvalid, "Reconcile", err.Error())
+			r.event(obj, corev1.EventTypeWarning, ReasonInvalid, "Reconcile", "%s", err)
 		}
 		conditions.MarkStalled(obj, ReasonInvalid, "%s", err)
 		conditions.MarkFalse(obj, meta.ReadyCondition, ReasonInvalid, "%s", err)
@@ -139,7 +139,7 @@ func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerG
 		err = reconcile.TerminalError(err) // no retry until the spec changes
 	case err != nil:
 		if ready := conditions.Get(obj, meta.ReadyCondition); ready == nil || ready.Message != err.Error() {
-			r.event(obj, corev1.EventTypeWarning, ReasonFailed, "Reconcile", err.Error())
+			r.event(obj, corev1.EventTypeWarning, ReasonFailed, "Reconcile", "%s", err)
 		}
 		conditions.Delete(obj, meta.StalledCondition)
 		conditions.MarkReconciling(obj, ReasonFailed, "%s", err)
