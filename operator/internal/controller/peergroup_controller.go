@@ -72,11 +72,11 @@ func (r *PeerGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func groupOfPod(_ context.Context, o client.Object) []reconcile.Request {
-	l := o.GetLabels()
-	if l[render.LabelName] != render.ServerName || l[render.LabelInstance] == "" {
+	key, ok := render.GroupOf(o)
+	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: l[render.LabelInstance]}}}
+	return []reconcile.Request{{NamespacedName: key}}
 }
 
 // Reconcile: get → serial patcher → named steps → deferred status summary.
@@ -90,15 +90,14 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, nil // owner references let the garbage collector clean up
 	}
 	patcher := patch.NewSerialPatcher(obj, r.Client)
-	rolling := false
+	run := &reconcileRun{obj: obj}
 	defer func() {
-		retErr = r.summarize(ctx, obj, patcher, rolling, retErr)
+		retErr = r.summarize(ctx, obj, patcher, run.rolling, retErr)
 		r.Metrics.RecordDuration(ctx, obj, start)
 	}()
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
 		obj.Status.SetLastHandledReconcileRequest(v)
 	}
-	run := &reconcileRun{obj: obj}
 	for _, step := range []func(context.Context, *reconcileRun) error{
 		r.observePods,
 		r.reconcileService,
@@ -109,7 +108,6 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 	}
-	rolling = run.rolling
 	return ctrl.Result{}, nil
 }
 

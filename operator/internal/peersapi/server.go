@@ -61,13 +61,7 @@ func Watch(ctx context.Context, c cache.Cache, n *Notifier) error {
 		}
 	}
 	groupKey := func(o client.Object) (types.NamespacedName, bool) { return client.ObjectKeyFromObject(o), true }
-	podKey := func(o client.Object) (types.NamespacedName, bool) {
-		l := o.GetLabels()
-		if l[render.LabelName] != render.ServerName || l[render.LabelInstance] == "" {
-			return types.NamespacedName{}, false
-		}
-		return types.NamespacedName{Namespace: o.GetNamespace(), Name: l[render.LabelInstance]}, true
-	}
+	podKey := func(o client.Object) (types.NamespacedName, bool) { return render.GroupOf(o) }
 	for _, w := range []struct {
 		obj     client.Object
 		handler toolscache.ResourceEventHandlerFuncs

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/utils/ptr"
 
@@ -63,6 +64,16 @@ func Labels(pg *v1alpha1.PeerGroup) map[string]string {
 	l[LabelManagedBy] = ManagedBy
 	l[LabelPartOf] = PartOf
 	return l
+}
+
+// GroupOf is the PeerGroup a server pod belongs to, read from its labels;
+// false for any other object.
+func GroupOf(o metav1.Object) (types.NamespacedName, bool) {
+	l := o.GetLabels()
+	if l[LabelName] != ServerName || l[LabelInstance] == "" {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: l[LabelInstance]}, true
 }
 
 // Selector is the label selector string of a group's pods (status.selector).

@@ -32,13 +32,14 @@ var (
 	// Root is the checkout.
 	Root = envtest.RepoRoot()
 	// Kubeconfig is the local cluster's admin kubeconfig.
-	Kubeconfig = filepath.Join(stateDir(), "pki", "admin.kubeconfig")
+	Kubeconfig = filepath.Join(StateDir(), "pki", "admin.kubeconfig")
 	// K8s is a client for the local cluster, set by Connect.
 	K8s client.Client
 	ctx = context.Background()
 )
 
-func stateDir() string {
+// StateDir is where hack/cluster keeps the local cluster's state.
+func StateDir() string {
 	if s := os.Getenv("PEERING_CLUSTER_STATE"); s != "" {
 		return s
 	}

@@ -25,7 +25,7 @@ import (
 const ns = "peering-dev"
 
 // work is the Git work tree hack/flux/up.sh pushes from.
-var work = filepath.Join(filepath.Dir(filepath.Dir(cluster.Kubeconfig)), "git", "work")
+var work = filepath.Join(cluster.StateDir(), "git", "work")
 
 func TestMain(m *testing.M) {
 	err := cluster.Connect()
