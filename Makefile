@@ -41,9 +41,13 @@ fuzz: ## Fuzz the peers document decoder and the PEERS parser (FUZZTIME each, de
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(or $(FUZZTIME),30s) ./operator/api/peers
 	go test -run '^$$' -fuzz FuzzParsePeers -fuzztime $(or $(FUZZTIME),30s) ./server/internal/config
 
+SHELL_SCRIPTS = $(shell git ls-files --cached --others --exclude-standard '*.sh' .ci/run)
+
 .PHONY: lint
-lint: vet ## Static checks: go vet and gofmt (no third-party linter is pinned yet).
+lint: vet ## Static checks: go vet, gofmt, and shellcheck on every shell script (installs Debian's shellcheck if missing).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@hack/apt-install.sh shellcheck
+	shellcheck $(SHELL_SCRIPTS)
 
 ##@ Deployment
 ENV ?= dev

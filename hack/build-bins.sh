@@ -6,14 +6,12 @@
 #   hack/build-bins.sh kube-apiserver etcd …
 set -euo pipefail
 
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/simulated-peering/bin"
-K8S_VERSION=v1.37.2
-ETCD_VERSION=v3.7.3
-CONTAINERD_VERSION=v2.4.2
-COREDNS_VERSION=v1.15.0
-FLUX_CONTROLLERS_VERSION=v1.9.6
-FLUX_CLI_VERSION=v2.9.5
+require_dir "the checkout" "$root"
+cache="${XDG_CACHE_HOME:-${HOME:?}/.cache}/simulated-peering/bin"
+require_dir "the binary cache" "$cache"
 mkdir -p "$cache" "$root/bin"
 
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} \
@@ -49,8 +47,10 @@ build() { # name
       # module does not ship; only `flux install` reads them. Build from a
       # writable copy of the module with a placeholder there.
       local src tmp
-      src=$(cd "$root/$module" && go list -m -f '{{.Dir}}' github.com/fluxcd/flux2/v2)
+      src=$(cd "$root/$module" && module_dir "github.com/fluxcd/flux2/v2@$version")
+      [[ -d $src/cmd/flux ]] || die "$src is not the flux2 module (no cmd/flux)"
       tmp=$(mktemp -d)
+      require_dir "the flux build folder" "$tmp"
       cp -r "$src/." "$tmp" && chmod -R u+w "$tmp" && mkdir -p "$tmp/cmd/flux/manifests"
       echo "# flux install manifests are not part of the Go module" >"$tmp/cmd/flux/manifests/placeholder.yaml"
       (cd "$tmp" && CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$out.tmp" ./cmd/flux)

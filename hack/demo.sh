@@ -6,6 +6,7 @@
 # GITOPS=1 lets Flux install them from a Git server on this machine instead
 # (hack/flux/up.sh).
 set -euo pipefail
+# shellcheck source=cluster/lib.sh
 source "$(dirname "$0")/cluster/lib.sh"
 start=$SECONDS
 if [[ ${GITOPS:-0} == 1 ]]; then

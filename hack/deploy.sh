@@ -3,6 +3,7 @@
 # with the same kustomize output a user applies, and waits until the
 # PeerGroup is Ready.   hack/deploy.sh dev
 set -euo pipefail
+# shellcheck source=cluster/lib.sh
 source "$(dirname "$0")/cluster/lib.sh"
 env=${1:-dev}
 cd "$ROOT"

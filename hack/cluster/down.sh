@@ -4,6 +4,7 @@
 # the bridge, CNI and kube-proxy iptables rules, and the sysctls it changed.
 # Safe to run over stale state from a run that was killed.
 set -uo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 quiet=false
 [[ ${1:-} == --quiet ]] && quiet=true
@@ -38,7 +39,9 @@ for pid in $(pgrep -f "^/(server|operator|coredns|pause)( |$)" 2>/dev/null); do 
 
 # Mounts under the state folder (the kubelet bind-mounts its root dir, pods'
 # volumes, containerd's rootfs), deepest first.
-grep " $STATE" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+# Only $STATE itself and paths below it: an exact prefix, not a substring.
+awk -v state="$STATE" '$2 == state || index($2, state "/") == 1 {print $2}' /proc/mounts | sort -r |
+  while read -r m; do umount -l "$m" 2>/dev/null; done
 for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns" 2>/dev/null; done
 
 [[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1

@@ -4,6 +4,7 @@
 # tag of the same image for roll tests), the operator, CoreDNS and the pause
 # sandbox. Same entrypoint, user (65532) and ports as the Dockerfiles.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 out=$STATE/images
 mkdir -p "$out"

@@ -1,7 +1,14 @@
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
 # Shared by up.sh and down.sh: where the local cluster keeps its state.
 # Sourced, not run.
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+require_dir "the checkout" "$ROOT"
+# Everything below $STATE may be unmounted and removed by down.sh.
 STATE=${PEERING_CLUSTER_STATE:-/var/lib/simulated-peering}
+require_dir PEERING_CLUSTER_STATE "$STATE"
+STATE=${STATE%/}
 BIN=$ROOT/bin
 PKI=$STATE/pki
 LOGS=$STATE/logs

@@ -5,6 +5,7 @@
 # running cluster is reused; anything else (dead PIDs, mounts, bridge, iptables
 # rules from an earlier run) is cleaned up first.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 [[ $EUID == 0 ]] || { echo "cluster-up needs root (containers, iptables, mounts)" >&2; exit 1; }
 

@@ -7,6 +7,7 @@
 # GitRepository pointed at that server. Flux then installs the operator and
 # the dev overlay.
 set -euo pipefail
+# shellcheck source=../cluster/lib.sh
 source "$(dirname "$0")/../cluster/lib.sh"
 GIT_ADDR=127.0.0.1:9780
 GIT_URL=http://$GIT_ADDR/simulated-peering.git
@@ -30,10 +31,16 @@ wait_for "git server" 30 git ls-remote "$GIT_URL"
 git -C "$WORK" push -q origin main
 
 log "Flux CRDs and controllers"
-crds() { echo "$(cd "$ROOT/hack/flux/$1" && go list -m -f '{{.Dir}}' "github.com/fluxcd/$1")/config/crd/bases"; }
+crds() { # controller: its module's CRD folder, downloaded first if need be
+  local dir
+  dir=$(cd "$ROOT/hack/flux/$1" && module_dir "github.com/fluxcd/$1@$FLUX_CONTROLLERS_VERSION")
+  [[ -d $dir/config/crd/bases ]] || die "$dir has no config/crd/bases"
+  echo "$dir/config/crd/bases"
+}
 kubectl create namespace flux-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 for c in source-controller kustomize-controller; do
-  kubectl apply --server-side -f "$(crds "$c")" >/dev/null
+  bases=$(crds "$c")
+  kubectl apply --server-side -f "$bases" >/dev/null
 done
 mkdir -p "$STATE/flux/storage"
 export KUBECONFIG=$KUBECONFIG_ADMIN RUNTIME_NAMESPACE=flux-system
