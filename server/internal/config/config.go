@@ -2,6 +2,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +25,7 @@ type Config struct {
 	Peers        string        `env:"PEERS" help:"static peers, host:port,host:port (standalone mode; excludes PEERS_URL)"`
 	PeersURL     string        `env:"PEERS_URL" help:"the operator's peers endpoint, re-polled for changes (excludes PEERS)"`
 	PingInterval time.Duration `env:"PING_INTERVAL" envDefault:"60s" help:"how often to ping each peer; the peers endpoint's value wins"`
-	PingTimeout  time.Duration `env:"PING_TIMEOUT" envDefault:"2s" help:"per-ping timeout, shorter than PING_INTERVAL; the peers endpoint's value wins"`
+	PingTimeout  time.Duration `env:"PING_TIMEOUT" default:"derived" help:"per-ping timeout, shorter than PING_INTERVAL; unset: min(2s, PING_INTERVAL/2); the peers endpoint's value wins"`
 	LogFormat    string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
 	LogLevel     slog.Level    `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 
@@ -52,7 +53,16 @@ func Load(environ []string, hostname string) (Config, error) {
 	if c.PodName == "" {
 		c.PodName = hostname
 	}
+	if _, set := vars["PING_TIMEOUT"]; !set {
+		c.PingTimeout = DefaultTimeout(c.PingInterval)
+	}
 	return c, c.check(vars)
+}
+
+// DefaultTimeout is PING_TIMEOUT when it is not set: 2s, or half the
+// interval when that is shorter, so the defaults never contradict each other.
+func DefaultTimeout(interval time.Duration) time.Duration {
+	return min(2*time.Second, interval/2)
 }
 
 // check validates what the env parser cannot: ranges and combinations.
@@ -66,8 +76,12 @@ func (c *Config) check(vars map[string]string) error {
 	case c.PingTimeout <= 0:
 		return bad("PING_TIMEOUT", "a positive duration such as 2s")
 	case c.PingTimeout >= c.PingInterval:
-		return &Error{Var: "PING_TIMEOUT", Value: c.PingTimeout.String(),
-			Want: fmt.Sprintf("a duration shorter than PING_INTERVAL (%s)", c.PingInterval)}
+		// Only reachable when PING_TIMEOUT was set: say where the interval came from.
+		interval := fmt.Sprintf("PING_INTERVAL=%q", vars["PING_INTERVAL"])
+		if _, set := vars["PING_INTERVAL"]; !set {
+			interval = fmt.Sprintf("PING_INTERVAL (unset, so its default %s)", c.PingInterval)
+		}
+		return bad("PING_TIMEOUT", "a duration shorter than "+interval)
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return bad("LOG_FORMAT", "text or json")
 	case c.Peers == "" && c.PeersURL == "":
@@ -143,7 +157,7 @@ func PrintHelp(w io.Writer) {
 		}
 		def := f.Tag.Get("envDefault")
 		if def == "" {
-			def = "(unset)"
+			def = cmp.Or(f.Tag.Get("default"), "(unset)")
 		}
 		fmt.Fprintf(w, "  %-14s default %-8s %s\n", name, def, f.Tag.Get("help"))
 	}

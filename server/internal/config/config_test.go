@@ -23,6 +23,21 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
+// An unset PING_TIMEOUT follows the interval, so no interval the user
+// chooses can clash with a default they never set.
+func TestLoadDerivesTheTimeoutFromTheInterval(t *testing.T) {
+	for interval, want := range map[string]time.Duration{
+		"60s": 2 * time.Second, "4s": 2 * time.Second, "2s": time.Second, "1s": 500 * time.Millisecond, "300ms": 150 * time.Millisecond,
+	} {
+		c, err := Load([]string{"PEERS=a:1", "PING_INTERVAL=" + interval}, "h")
+		if err != nil {
+			t.Errorf("PING_INTERVAL=%s: %v", interval, err)
+		} else if c.PingTimeout != want {
+			t.Errorf("PING_INTERVAL=%s: timeout %s, want %s", interval, c.PingTimeout, want)
+		}
+	}
+}
+
 func TestLoadEverything(t *testing.T) {
 	c, err := Load([]string{"PORT=9090", "POD_NAME=mesh-abc", "POD_IP=10.88.0.5", "PEERS_URL=http://op:8082/v1/namespaces/n/peergroups/g/peers",
 		"PING_INTERVAL=10s", "PING_TIMEOUT=500ms", "LOG_FORMAT=json", "LOG_LEVEL=debug"}, "ignored")
@@ -46,8 +61,9 @@ func TestLoadRejects(t *testing.T) {
 		{"unparseable timeout", []string{"PEERS=a:1", "PING_TIMEOUT=2"}, `invalid PING_TIMEOUT="2": want a Go duration`},
 		{"zero interval", []string{"PEERS=a:1", "PING_INTERVAL=0s"}, `invalid PING_INTERVAL="0s": want a positive duration`},
 		{"negative timeout", []string{"PEERS=a:1", "PING_TIMEOUT=-1s"}, `invalid PING_TIMEOUT="-1s": want a positive duration`},
-		{"timeout equals interval", []string{"PEERS=a:1", "PING_INTERVAL=2s"}, `invalid PING_TIMEOUT="2s": want a duration shorter than PING_INTERVAL (2s)`},
-		{"timeout above interval", []string{"PEERS=a:1", "PING_INTERVAL=1s", "PING_TIMEOUT=3s"}, `invalid PING_TIMEOUT="3s"`},
+		{"timeout equals interval", []string{"PEERS=a:1", "PING_INTERVAL=2s", "PING_TIMEOUT=2s"}, `invalid PING_TIMEOUT="2s": want a duration shorter than PING_INTERVAL="2s"`},
+		{"timeout above interval", []string{"PEERS=a:1", "PING_INTERVAL=1s", "PING_TIMEOUT=3s"}, `invalid PING_TIMEOUT="3s": want a duration shorter than PING_INTERVAL="1s"`},
+		{"timeout above the default interval", []string{"PEERS=a:1", "PING_TIMEOUT=90s"}, `invalid PING_TIMEOUT="90s": want a duration shorter than PING_INTERVAL (unset, so its default 1m0s)`},
 		{"port not a number", []string{"PEERS=a:1", "PORT=http"}, `invalid PORT="http": want an integer`},
 		{"port zero", []string{"PEERS=a:1", "PORT=0"}, `invalid PORT="0": want a port number 1-65535`},
 		{"port too big", []string{"PEERS=a:1", "PORT=65536"}, `invalid PORT="65536": want a port number 1-65535`},
@@ -82,7 +98,7 @@ func TestLoadRejects(t *testing.T) {
 func TestHelpListsEveryVariableWithDefault(t *testing.T) {
 	var b bytes.Buffer
 	PrintHelp(&b)
-	for _, want := range []string{"PORT           default 8080", "PING_INTERVAL  default 60s", "PING_TIMEOUT   default 2s",
+	for _, want := range []string{"PORT           default 8080", "PING_INTERVAL  default 60s", "PING_TIMEOUT   default derived  per-ping timeout, shorter than PING_INTERVAL; unset: min(2s, PING_INTERVAL/2)",
 		"POD_NAME", "POD_IP", "PEERS ", "PEERS_URL", "LOG_FORMAT     default text", "LOG_LEVEL      default info"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("--help lacks %q:\n%s", want, b.String())
