@@ -15,6 +15,8 @@ const (
 	DefaultPingInterval = 60 * time.Second
 	DefaultPingTimeout  = 2 * time.Second
 	DefaultPort         = 8080
+	// DefaultProgressDeadline matches a Deployment's.
+	DefaultProgressDeadline = 10 * time.Minute
 )
 
 // PeerGroupSpec says how many servers to run and how they ping each other.
@@ -67,6 +69,17 @@ type PeerGroupSpec struct {
 	// +optional
 	Port int32 `json:"port,omitempty"`
 
+	// ProgressDeadline is how long pods may take to become Ready after a
+	// change (a roll, a scale-up, a new group) before the group is Stalled
+	// with reason ProgressDeadlineExceeded. It recovers by itself when the
+	// pods come up. Default 10m, at least 1s.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="progressDeadline must be at least 1s"
+	// +optional
+	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
+
 	// Resources of the server container. Limits default to the requests so
 	// pods get QoS Guaranteed; when unset, a small Guaranteed default applies.
 	// Changing them rolls the pods.
@@ -96,6 +109,11 @@ type PeerGroupStatus struct {
 	// +optional
 	Selector string `json:"selector,omitempty"`
 
+	// ProgressingSince is when the group started waiting for pods (a roll,
+	// a scale-up); cleared once all are Ready. ProgressDeadline counts from it.
+	// +optional
+	ProgressingSince *metav1.Time `json:"progressingSince,omitempty"`
+
 	// Peers are the addresses the peers API currently publishes.
 	// +optional
 	Peers []string `json:"peers,omitempty"`
@@ -104,6 +122,8 @@ type PeerGroupStatus struct {
 }
 
 // PeerGroup runs N servers that ping each other every pingInterval.
+// Its name becomes a Service name and a label value, so it must be a DNS label.
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be at most 63 characters of lowercase letters, digits and '-', start with a letter and end with a letter or digit: it names the group's Service and labels its pods"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
@@ -162,6 +182,14 @@ func (in *PeerGroup) Timeout() time.Duration {
 		return DefaultPingTimeout
 	}
 	return in.Spec.PingTimeout.Duration
+}
+
+// ProgressDeadlineOrDefault is spec.progressDeadline or its default.
+func (in *PeerGroup) ProgressDeadlineOrDefault() time.Duration {
+	if in.Spec.ProgressDeadline == nil {
+		return DefaultProgressDeadline
+	}
+	return in.Spec.ProgressDeadline.Duration
 }
 
 // ServerPort is spec.port or its default.

@@ -93,6 +93,11 @@ func (in *PeerGroupSpec) DeepCopyInto(out *PeerGroupSpec) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.ProgressDeadline != nil {
+		in, out := &in.ProgressDeadline, &out.ProgressDeadline
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.Resources != nil {
 		in, out := &in.Resources, &out.Resources
 		*out = new(corev1.ResourceRequirements)
@@ -119,6 +124,10 @@ func (in *PeerGroupStatus) DeepCopyInto(out *PeerGroupStatus) {
 		for i := range *in {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
+	}
+	if in.ProgressingSince != nil {
+		in, out := &in.ProgressingSince, &out.ProgressingSince
+		*out = (*in).DeepCopy()
 	}
 	if in.Peers != nil {
 		in, out := &in.Peers, &out.Peers

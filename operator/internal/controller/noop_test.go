@@ -7,6 +7,7 @@ import (
 
 	fluxcontroller "github.com/fluxcd/pkg/runtime/controller"
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -38,6 +39,10 @@ func TestNoOpReconcileWritesNothing(t *testing.T) {
 			count()
 			return c.Update(ctx, o, opts...)
 		},
+		Apply: func(ctx context.Context, c client.WithWatch, o runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			count()
+			return c.Apply(ctx, o, opts...)
+		},
 		Patch: func(ctx context.Context, c client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
 			count()
 			return c.Patch(ctx, o, p, opts...)
@@ -55,7 +60,7 @@ func TestNoOpReconcileWritesNothing(t *testing.T) {
 			return c.SubResource(sub).Patch(ctx, o, p, opts...)
 		},
 	})
-	r := &controller.PeerGroupReconciler{Client: counting, Render: testenv.RenderOptions, Metrics: fluxcontroller.Metrics{}}
+	r := &controller.PeerGroupReconciler{Client: counting, APIReader: counting, Render: testenv.RenderOptions, Metrics: fluxcontroller.Metrics{}}
 	for range 3 {
 		_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
 		g.Expect(err).NotTo(HaveOccurred())

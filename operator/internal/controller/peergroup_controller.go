@@ -17,11 +17,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -39,13 +41,21 @@ const (
 	ReasonScaled      = "Scaled"
 	ReasonRolling     = "Rolling"
 	ReasonRolledOut   = "RolledOut"
+	ReasonAdopted     = "Adopted"
+	// ReasonAlreadyOwned: an object the group would render exists and is not
+	// the group's; the operator never takes it over.
+	ReasonAlreadyOwned = "AlreadyOwned"
+	// ReasonProgressDeadlineExceeded: pods did not become Ready within
+	// spec.progressDeadline.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
 )
 
 // +kubebuilder:rbac:groups=peering.simulated-peering.io,resources=peergroups,verbs=get;list;watch
-// +kubebuilder:rbac:groups=peering.simulated-peering.io,resources=peergroups/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=peering.simulated-peering.io,resources=peergroups/status,verbs=get;patch
+// +kubebuilder:rbac:groups=peering.simulated-peering.io,resources=peergroups/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -53,6 +63,9 @@ const (
 // PeerGroupReconciler reconciles PeerGroups.
 type PeerGroupReconciler struct {
 	client.Client
+	// APIReader reads past the cache, which holds only the operator's own
+	// objects: it tells whether a name is taken by someone else's object.
+	APIReader     client.Reader
 	EventRecorder events.EventRecorder
 	Metrics       fluxcontroller.Metrics
 	Render        render.Options
@@ -92,7 +105,7 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	patcher := patch.NewSerialPatcher(obj, r.Client)
 	run := &reconcileRun{obj: obj}
 	defer func() {
-		retErr = r.summarize(ctx, obj, patcher, run.rolling, retErr)
+		result, retErr = r.summarize(ctx, obj, patcher, run.rolling, retErr)
 		r.Metrics.RecordDuration(ctx, obj, start)
 	}()
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
@@ -114,7 +127,9 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 // reconcileRun is what one reconcile's steps learn and share.
 type reconcileRun struct {
 	obj *v1alpha1.PeerGroup
-	// readyByHash counts ready pods per template hash.
+	// replicaSets are those carrying the group's labels (whoever controls them).
+	replicaSets []appsv1.ReplicaSet
+	// readyByHash counts ready member pods per template hash.
 	readyByHash map[string]int32
 	// rolling is true while pods of an old template still run.
 	rolling bool
@@ -122,19 +137,26 @@ type reconcileRun struct {
 
 // summarize sets Ready/Reconciling/Stalled from the outcome and patches the
 // status. Events are emitted only when the failure is new, not on retries.
-func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerGroup, patcher *patch.SerialPatcher, rolling bool, err error) error {
+// A cache that has not yet seen the operator's own write is no failure: the
+// reconcile is repeated and the conditions stay as they were.
+func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerGroup, patcher *patch.SerialPatcher, rolling bool, err error) (ctrl.Result, error) {
 	desired := obj.DesiredReplicas()
 	progress := fmt.Sprintf("%d/%d pods ready", obj.Status.ReadyReplicas, desired)
+	waiting := obj.Status.ReadyReplicas < desired || obj.Status.Replicas != desired || rolling
+	var result ctrl.Result
 	var invalid *invalidError
+	var owned *alreadyOwnedError
+	var stale *staleCacheError
 	switch {
-	case errors.As(err, &invalid):
-		if !conditions.IsStalled(obj) {
-			r.event(obj, corev1.EventTypeWarning, ReasonInvalid, "Reconcile", "%s", err)
-		}
-		conditions.MarkStalled(obj, ReasonInvalid, "%s", err)
-		conditions.MarkFalse(obj, meta.ReadyCondition, ReasonInvalid, "%s", err)
-		conditions.Delete(obj, meta.ReconcilingCondition)
+	case errors.As(err, &stale) || apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
+		log.FromContext(ctx).V(1).Info("requeue: the cache is behind", "reason", err.Error())
+		return ctrl.Result{RequeueAfter: staleRequeue}, nil
+	case errors.As(err, &owned):
+		r.stall(obj, ReasonAlreadyOwned, err)
 		err = reconcile.TerminalError(err) // no retry until the spec changes
+	case errors.As(err, &invalid):
+		r.stall(obj, ReasonInvalid, err)
+		err = reconcile.TerminalError(err)
 	case err != nil:
 		if ready := conditions.Get(obj, meta.ReadyCondition); ready == nil || ready.Message != err.Error() {
 			r.event(obj, corev1.EventTypeWarning, ReasonFailed, "Reconcile", "%s", err)
@@ -142,11 +164,22 @@ func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerG
 		conditions.Delete(obj, meta.StalledCondition)
 		conditions.MarkReconciling(obj, ReasonFailed, "%s", err)
 		conditions.MarkFalse(obj, meta.ReadyCondition, ReasonFailed, "%s", err)
-	case obj.Status.ReadyReplicas < desired || obj.Status.Replicas != desired || rolling:
-		conditions.Delete(obj, meta.StalledCondition)
-		conditions.MarkReconciling(obj, ReasonProgressing, "%s", progress)
-		conditions.MarkFalse(obj, meta.ReadyCondition, ReasonProgressing, "%s", progress)
+	case waiting:
+		now := time.Now()
+		if obj.Status.ProgressingSince == nil || obj.Status.ObservedGeneration != obj.Generation {
+			obj.Status.ProgressingSince = &metav1.Time{Time: now}
+		}
+		deadline := obj.Status.ProgressingSince.Add(obj.ProgressDeadlineOrDefault())
+		if now.Before(deadline) {
+			conditions.Delete(obj, meta.StalledCondition)
+			conditions.MarkReconciling(obj, ReasonProgressing, "%s", progress)
+			conditions.MarkFalse(obj, meta.ReadyCondition, ReasonProgressing, "%s", progress)
+			result.RequeueAfter = deadline.Sub(now) + time.Second // to notice the deadline without an event
+			break
+		}
+		r.stall(obj, ReasonProgressDeadlineExceeded, fmt.Errorf("%s after %s (spec.progressDeadline); the pods' events say why", progress, obj.ProgressDeadlineOrDefault()))
 	default:
+		obj.Status.ProgressingSince = nil
 		conditions.Delete(obj, meta.StalledCondition)
 		conditions.Delete(obj, meta.ReconcilingCondition)
 		conditions.MarkTrue(obj, meta.ReadyCondition, ReasonSucceeded, "%s", progress)
@@ -157,7 +190,21 @@ func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerG
 	r.Metrics.RecordReadiness(ctx, obj)
 	r.Metrics.RecordReconciling(ctx, obj)
 	r.Metrics.RecordStalled(ctx, obj)
-	return errors.Join(err, client.IgnoreNotFound(perr))
+	return result, errors.Join(err, client.IgnoreNotFound(perr))
+}
+
+// staleRequeue is how soon a reconcile that met a stale cache runs again.
+const staleRequeue = time.Second
+
+// stall marks the group Stalled (kstatus Failed) for reason, with a Warning
+// event only when it was not already stalled for it.
+func (r *PeerGroupReconciler) stall(obj *v1alpha1.PeerGroup, reason string, err error) {
+	if conditions.GetReason(obj, meta.StalledCondition) != reason || !conditions.IsStalled(obj) {
+		r.event(obj, corev1.EventTypeWarning, reason, "Reconcile", "%s", err)
+	}
+	conditions.MarkStalled(obj, reason, "%s", err)
+	conditions.MarkFalse(obj, meta.ReadyCondition, reason, "%s", err)
+	conditions.Delete(obj, meta.ReconcilingCondition)
 }
 
 func (r *PeerGroupReconciler) event(obj *v1alpha1.PeerGroup, eventType, reason, action, note string, args ...any) {
@@ -165,6 +212,16 @@ func (r *PeerGroupReconciler) event(obj *v1alpha1.PeerGroup, eventType, reason, 
 		r.EventRecorder.Eventf(obj, nil, eventType, reason, action, note, args...)
 	}
 }
+
+// alreadyOwnedError: an object the group renders exists and is not its own.
+type alreadyOwnedError struct{ msg string }
+
+func (e *alreadyOwnedError) Error() string { return e.msg }
+
+// staleCacheError: the cache has not caught up yet; the reconcile is repeated.
+type staleCacheError struct{ msg string }
+
+func (e *staleCacheError) Error() string { return e.msg }
 
 // invalidError marks an object the API server rejected as invalid.
 type invalidError struct{ err error }

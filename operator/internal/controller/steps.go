@@ -1,38 +1,44 @@
 package controller
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/peersapi"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 )
 
-// renderedHashAnnotation records what we last wrote, so an unchanged object
-// costs no write at all.
-const renderedHashAnnotation = "peering.simulated-peering.io/rendered-hash"
-
-// observePods fills status from the group's pods in the cache.
+// observePods fills status from the group's member pods in the cache: pods
+// controlled by one of its ReplicaSets, not any pod with its labels.
 func (r *PeerGroupReconciler) observePods(ctx context.Context, run *reconcileRun) error {
 	obj := run.obj
+	var replicaSets appsv1.ReplicaSetList
+	if err := r.List(ctx, &replicaSets, client.InNamespace(obj.Namespace), client.MatchingLabels(render.SelectorLabels(obj))); err != nil {
+		return fmt.Errorf("listing ReplicaSets: %w", err)
+	}
+	run.replicaSets = replicaSets.Items
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(obj.Namespace), client.MatchingLabels(render.SelectorLabels(obj))); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
+	members := peersapi.Members(obj, replicaSets.Items, pods.Items)
 	run.readyByHash = map[string]int32{}
 	var existing, ready int32
-	for i := range pods.Items {
-		pod := &pods.Items[i]
+	for i := range members {
+		pod := &members[i]
 		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
@@ -45,102 +51,235 @@ func (r *PeerGroupReconciler) observePods(ctx context.Context, run *reconcileRun
 	obj.Status.Replicas, obj.Status.ReadyReplicas = existing, ready
 	obj.Status.Selector = render.Selector(obj)
 	obj.Status.Peers = nil
-	for _, p := range peersapi.Build(obj, pods.Items).Doc.Peers {
+	for _, p := range peersapi.Build(obj, members).Doc.Peers {
 		obj.Status.Peers = append(obj.Status.Peers, p.Address)
 	}
 	return nil
 }
 
 func (r *PeerGroupReconciler) reconcileService(ctx context.Context, run *reconcileRun) error {
-	return r.apply(ctx, render.Service(run.obj), &corev1.Service{})
+	_, err := r.apply(ctx, run.obj, render.Service(run.obj), &corev1.Service{})
+	return err
 }
 
 func (r *PeerGroupReconciler) reconcileNetworkPolicy(ctx context.Context, run *reconcileRun) error {
-	return r.apply(ctx, render.NetworkPolicy(run.obj, r.Render), &networkingv1.NetworkPolicy{})
+	_, err := r.apply(ctx, run.obj, render.NetworkPolicy(run.obj, r.Render), &networkingv1.NetworkPolicy{})
+	return err
 }
 
-// apply creates desired, or replaces current when what we render changed.
-func (r *PeerGroupReconciler) apply(ctx context.Context, desired, current client.Object) error {
+// apply makes the cluster's object match desired with server-side apply
+// (field manager peering-operator, forcing only the fields it renders), and
+// does nothing when the cached object already matches. It never modifies an
+// object the group does not control: see checkOwner. created reports that
+// the object did not exist.
+func (r *PeerGroupReconciler) apply(ctx context.Context, pg *v1alpha1.PeerGroup, desired, current client.Object) (created bool, err error) {
 	kind := desired.GetObjectKind().GroupVersionKind().Kind
-	b, err := json.Marshal(desired)
+	key := client.ObjectKeyFromObject(desired)
+	err = r.Get(ctx, key, current)
+	switch {
+	case apierrors.IsNotFound(err):
+		// The cache holds only objects labelled as the operator's: ask the
+		// API server whether something else already has the name.
+		err = r.APIReader.Get(ctx, key, current)
+		if apierrors.IsNotFound(err) {
+			return true, classify("creating "+kind, r.serverSideApply(ctx, desired))
+		}
+		if err != nil {
+			return false, fmt.Errorf("getting %s %s: %w", kind, key.Name, err)
+		}
+		if metav1.IsControlledBy(current, pg) && isSubset(render.Labels(pg), current.GetLabels()) {
+			return false, &staleCacheError{fmt.Sprintf("%s %s exists but is not in the cache yet", kind, key.Name)}
+		}
+	case err != nil:
+		return false, fmt.Errorf("getting %s %s: %w", kind, key.Name, err)
+	}
+	if err := checkOwner(pg, current, kind); err != nil {
+		return false, err
+	}
+	if upToDate(desired, current) {
+		return false, nil
+	}
+	// A precondition: if the cache is behind our own last write, the API
+	// server answers Conflict and the reconcile is simply repeated.
+	desired.SetResourceVersion(current.GetResourceVersion())
+	return false, classify("applying "+kind, r.serverSideApply(ctx, desired))
+}
+
+// serverSideApply applies exactly the fields of desired.
+func (r *PeerGroupReconciler) serverSideApply(ctx context.Context, desired client.Object) error {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(b)
-	desired.SetAnnotations(map[string]string{renderedHashAnnotation: hex.EncodeToString(sum[:8])})
-	err = r.Get(ctx, client.ObjectKeyFromObject(desired), current)
-	switch {
-	case apierrors.IsNotFound(err):
-		return classify("creating "+kind, r.Create(ctx, desired, client.FieldOwner(render.ManagedBy)))
-	case err != nil:
-		return fmt.Errorf("getting %s: %w", kind, err)
-	case current.GetAnnotations()[renderedHashAnnotation] == desired.GetAnnotations()[renderedHashAnnotation]:
-		return nil
-	}
-	desired.SetResourceVersion(current.GetResourceVersion())
-	return classify("updating "+kind, r.Update(ctx, desired, client.FieldOwner(render.ManagedBy)))
+	delete(u, "status")
+	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
+	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
+	return r.Apply(ctx, ac, client.FieldOwner(render.ManagedBy), client.ForceOwnership)
 }
 
-// reconcileReplicaSets keeps one ReplicaSet per pod template. The current
-// template's ReplicaSet gets the desired replicas; ReplicaSets of older
-// templates keep running until the new pods are all Ready, so a roll never
-// takes the whole mesh down, and are then deleted.
+// checkOwner allows an object the group controls, or an orphan carrying the
+// group's labels (left by `kubectl delete --cascade=orphan`), which the
+// apply then adopts. An object controlled by a deleted PeerGroup of the same
+// name is waited for (the garbage collector removes it); anything else
+// stalls the group rather than being taken over.
+func checkOwner(pg *v1alpha1.PeerGroup, o client.Object, kind string) error {
+	ref := metav1.GetControllerOf(o)
+	switch {
+	case ref != nil && ref.UID == pg.UID:
+		return nil
+	case ref != nil && ref.Kind == "PeerGroup" && ref.Name == pg.Name:
+		return &staleCacheError{fmt.Sprintf("%s %s still belongs to a deleted PeerGroup %s; waiting for the garbage collector", kind, o.GetName(), pg.Name)}
+	case ref != nil:
+		return &alreadyOwnedError{fmt.Sprintf("%s %s already exists and is controlled by %s %s", kind, o.GetName(), ref.Kind, ref.Name)}
+	case isSubset(render.Labels(pg), o.GetLabels()):
+		return nil
+	default:
+		return &alreadyOwnedError{fmt.Sprintf("%s %s already exists and was not created by %s for this PeerGroup; rename the PeerGroup or remove the %s", kind, o.GetName(), render.ManagedBy, kind)}
+	}
+}
+
+// upToDate: current has every label, annotation and owner reference of
+// desired, and every field desired sets (fields the API server defaults, or
+// that others add, are not ours to compare).
+func upToDate(desired, current client.Object) bool {
+	if !isSubset(desired.GetLabels(), current.GetLabels()) || !isSubset(desired.GetAnnotations(), current.GetAnnotations()) {
+		return false
+	}
+	for _, ref := range desired.GetOwnerReferences() {
+		if !slices.ContainsFunc(current.GetOwnerReferences(), func(c metav1.OwnerReference) bool {
+			return equality.Semantic.DeepEqual(ref, c)
+		}) {
+			return false
+		}
+	}
+	switch d := desired.(type) {
+	case *appsv1.ReplicaSet:
+		return equality.Semantic.DeepDerivative(d.Spec, current.(*appsv1.ReplicaSet).Spec)
+	case *corev1.Service:
+		return equality.Semantic.DeepDerivative(d.Spec, current.(*corev1.Service).Spec)
+	case *networkingv1.NetworkPolicy:
+		return equality.Semantic.DeepDerivative(d.Spec, current.(*networkingv1.NetworkPolicy).Spec)
+	}
+	return false
+}
+
+func isSubset(want, have map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// reconcileReplicaSets rolls the group to its current pod template like a
+// Deployment with maxUnavailable 0 and a bounded surge: the new ReplicaSet
+// grows by at most `surge` pods beyond the desired count, old ReplicaSets
+// keep only as many Ready pods as the new one still lacks (old pods that are
+// not Ready, such as an interrupted roll's, go at once), and once the new
+// pods are all Ready the old ReplicaSets are deleted.
 func (r *PeerGroupReconciler) reconcileReplicaSets(ctx context.Context, run *reconcileRun) error {
 	obj := run.obj
 	desired := render.ReplicaSet(obj, r.Render)
 	hash := desired.Labels[render.LabelTemplateHash]
-	var list appsv1.ReplicaSetList
-	if err := r.List(ctx, &list, client.InNamespace(obj.Namespace), client.MatchingLabels(render.SelectorLabels(obj))); err != nil {
-		return fmt.Errorf("listing ReplicaSets: %w", err)
-	}
+	want := *desired.Spec.Replicas
 	var current *appsv1.ReplicaSet
 	var old []*appsv1.ReplicaSet
-	for i := range list.Items {
-		rs := &list.Items[i]
-		if !metav1.IsControlledBy(rs, obj) {
-			continue
-		}
+	for i := range run.replicaSets {
+		rs := &run.replicaSets[i]
 		if rs.Name == desired.Name {
 			current = rs
-		} else if rs.DeletionTimestamp == nil {
-			old = append(old, rs)
+			continue
+		}
+		if rs.DeletionTimestamp != nil || checkOwner(obj, rs, "ReplicaSet") != nil {
+			continue // not this group's to change (a foreign or dying object)
+		}
+		if !metav1.IsControlledBy(rs, obj) { // an orphan of this group: adopt it
+			if err := r.adopt(ctx, obj, rs); err != nil {
+				return err
+			}
+		}
+		old = append(old, rs)
+	}
+
+	// Old ReplicaSets first: each keeps at most its Ready pods, and all of
+	// them together no more than the new template still lacks.
+	budget := max(0, want-run.readyByHash[hash])
+	slices.SortFunc(old, func(a, b *appsv1.ReplicaSet) int {
+		return cmp.Compare(run.readyByHash[b.Labels[render.LabelTemplateHash]], run.readyByHash[a.Labels[render.LabelTemplateHash]])
+	})
+	var oldPods int32
+	for _, rs := range old {
+		keep := min(replicasOf(rs), run.readyByHash[rs.Labels[render.LabelTemplateHash]], budget)
+		budget -= keep
+		oldPods += keep
+		if keep != replicasOf(rs) {
+			if err := r.scale(ctx, rs, keep); err != nil {
+				return err
+			}
 		}
 	}
-	want := *desired.Spec.Replicas
+	desired.Spec.Replicas = ptrTo(min(want, want+surge(want)-oldPods))
+	created, err := r.apply(ctx, obj, desired, &appsv1.ReplicaSet{})
+	if err != nil {
+		return err
+	}
+	n := *desired.Spec.Replicas
 	switch {
-	case current == nil:
-		if err := r.Create(ctx, desired, client.FieldOwner(render.ManagedBy)); err != nil {
-			return classify("creating ReplicaSet", err)
-		}
-		if len(old) == 0 {
-			r.event(obj, corev1.EventTypeNormal, ReasonCreated, "Create", "Created ReplicaSet %s with %d pods", desired.Name, want)
-		} else {
-			r.event(obj, corev1.EventTypeNormal, ReasonRolling, "Roll", "Rolling pods to template %s: created ReplicaSet %s with %d pods; %d old ReplicaSet(s) stay until it is ready", hash, desired.Name, want, len(old))
-		}
-	case current.Spec.Replicas == nil || *current.Spec.Replicas != want:
-		from := int32(0)
-		if current.Spec.Replicas != nil {
-			from = *current.Spec.Replicas
-		}
-		patch := client.MergeFrom(current.DeepCopy())
-		current.Spec.Replicas = &want
-		if err := r.Patch(ctx, current, patch, client.FieldOwner(render.ManagedBy)); err != nil {
-			return classify("scaling ReplicaSet", err)
-		}
-		r.event(obj, corev1.EventTypeNormal, ReasonScaled, "Scale", "Scaled ReplicaSet %s from %d to %d pods", current.Name, from, want)
+	case created && len(old) == 0:
+		r.event(obj, corev1.EventTypeNormal, ReasonCreated, "Create", "Created ReplicaSet %s with %d pods", desired.Name, n)
+	case created:
+		r.event(obj, corev1.EventTypeNormal, ReasonRolling, "Roll", "Rolling pods to template %s: created ReplicaSet %s with %d of %d pods; %d old ReplicaSet(s) shrink as its pods become Ready", hash, desired.Name, n, want, len(old))
+	case current != nil && replicasOf(current) != n:
+		r.event(obj, corev1.EventTypeNormal, ReasonScaled, "Scale", "Scaled ReplicaSet %s from %d to %d pods", desired.Name, replicasOf(current), n)
 	}
 	if len(old) == 0 {
 		return nil
 	}
-	if run.readyByHash[hash] < want {
+	if oldPods > 0 || run.readyByHash[hash] < want {
 		run.rolling = true
 		return nil
 	}
 	for _, rs := range old {
-		if err := r.Delete(ctx, rs, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		err := r.Delete(ctx, rs, client.PropagationPolicy(metav1.DeletePropagationBackground), client.Preconditions{UID: &rs.UID})
+		if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("deleting old ReplicaSet %s: %w", rs.Name, err)
 		}
 	}
 	r.event(obj, corev1.EventTypeNormal, ReasonRolledOut, "Roll", "Rolled out template %s: %d pods ready; deleted %d old ReplicaSet(s)", hash, want, len(old))
 	return nil
 }
+
+// surge is how many pods a roll may add beyond the desired count: a quarter
+// (as a Deployment's default), at least one.
+func surge(replicas int32) int32 { return max(1, (replicas+3)/4) }
+
+func replicasOf(rs *appsv1.ReplicaSet) int32 {
+	if rs.Spec.Replicas == nil {
+		return 1
+	}
+	return *rs.Spec.Replicas
+}
+
+// scale sets an old ReplicaSet's replicas with a merge patch guarded by the
+// cached resourceVersion, so a stale cache conflicts instead of scaling twice.
+func (r *PeerGroupReconciler) scale(ctx context.Context, rs *appsv1.ReplicaSet, n int32) error {
+	patch := client.MergeFromWithOptions(rs.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	rs.Spec.Replicas = &n
+	return classify("scaling old ReplicaSet "+rs.Name, r.Patch(ctx, rs, patch, client.FieldOwner(render.ManagedBy)))
+}
+
+// adopt makes the group the controller of an orphaned ReplicaSet that
+// carries its labels, as a ReplicaSet adopts matching orphan pods.
+func (r *PeerGroupReconciler) adopt(ctx context.Context, pg *v1alpha1.PeerGroup, rs *appsv1.ReplicaSet) error {
+	patch := client.MergeFromWithOptions(rs.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	rs.OwnerReferences = append(rs.OwnerReferences, render.ControllerRef(pg))
+	if err := r.Patch(ctx, rs, patch, client.FieldOwner(render.ManagedBy)); err != nil {
+		return classify("adopting ReplicaSet "+rs.Name, err)
+	}
+	r.event(pg, corev1.EventTypeNormal, ReasonAdopted, "Adopt", "Adopted orphaned ReplicaSet %s", rs.Name)
+	return nil
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -103,24 +103,9 @@ var podIP atomic.Int32
 func startPods(g Gomega, rs *appsv1.ReplicaSet, n int) []*corev1.Pod {
 	var pods []*corev1.Pod
 	for range n {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				GenerateName:    rs.Name + "-",
-				Namespace:       rs.Namespace,
-				Labels:          rs.Spec.Template.Labels,
-				OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))},
-			},
-			Spec: rs.Spec.Template.Spec,
-		}
-		g.Expect(k8s.Create(ctx, pod)).To(Succeed())
 		ip := podIP.Add(1)
-		pod.Status = corev1.PodStatus{
-			Phase: corev1.PodRunning,
-			PodIP: fmt.Sprintf("10.88.%d.%d", ip/250, ip%250+2),
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue,
-				LastTransitionTime: metav1.Now()}},
-		}
-		g.Expect(k8s.Status().Update(ctx, pod)).To(Succeed())
+		pod, err := testenv.ReadyPod(ctx, k8s, rs, "", fmt.Sprintf("10.88.%d.%d", ip/250, ip%250+2))
+		g.Expect(err).NotTo(HaveOccurred())
 		pods = append(pods, pod)
 	}
 	return pods

@@ -9,7 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
@@ -48,6 +51,24 @@ func Build(pg *v1alpha1.PeerGroup, pods []corev1.Pod) Group {
 	sum := sha256.Sum256(b)
 	g.Doc.Revision = hex.EncodeToString(sum[:6])
 	return g
+}
+
+// Members are the group's pods: those controlled by a ReplicaSet the group
+// controls. A pod that merely copies the labels (a debug pod) is not one.
+func Members(pg *v1alpha1.PeerGroup, replicaSets []appsv1.ReplicaSet, pods []corev1.Pod) []corev1.Pod {
+	ours := map[types.UID]bool{}
+	for i := range replicaSets {
+		if metav1.IsControlledBy(&replicaSets[i], pg) {
+			ours[replicaSets[i].UID] = true
+		}
+	}
+	members := make([]corev1.Pod, 0, len(pods))
+	for _, pod := range pods {
+		if ref := metav1.GetControllerOf(&pod); ref != nil && ours[ref.UID] {
+			members = append(members, pod)
+		}
+	}
+	return members
 }
 
 // Address is a pod's ping address if it can be a peer.

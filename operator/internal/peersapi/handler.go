@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -82,11 +83,15 @@ func (h *Handler) build(ctx context.Context, key types.NamespacedName) (*Group, 
 		}
 		return nil, false, err
 	}
+	var replicaSets appsv1.ReplicaSetList
+	if err := h.Reader.List(ctx, &replicaSets, client.InNamespace(key.Namespace), client.MatchingLabels(render.SelectorLabels(&pg))); err != nil {
+		return nil, false, err
+	}
 	var pods corev1.PodList
 	if err := h.Reader.List(ctx, &pods, client.InNamespace(key.Namespace), client.MatchingLabels(render.SelectorLabels(&pg))); err != nil {
 		return nil, false, err
 	}
-	g := Build(&pg, pods.Items)
+	g := Build(&pg, Members(&pg, replicaSets.Items, pods.Items))
 	return &g, true, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -45,6 +46,7 @@ type fixture struct {
 	srv  *httptest.Server
 	h    *peersapi.Handler
 	pg   *v1alpha1.PeerGroup
+	rs   *appsv1.ReplicaSet
 	pods []*corev1.Pod
 }
 
@@ -56,15 +58,11 @@ func newFixture(t *testing.T, g Gomega, ns string, n int, fanOut int32) *fixture
 		Spec: v1alpha1.PeerGroupSpec{Replicas: ptr.To(int32(n)), MaxPeersPerPod: fanOut}}
 	g.Expect(c.Create(ctx, pg)).To(Succeed())
 	f := &fixture{h: &peersapi.Handler{Reader: c, Notifier: peersapi.NewNotifier()}, pg: pg}
+	f.rs = render.ReplicaSet(pg, testenv.RenderOptions) // as the operator would create it
+	g.Expect(c.Create(ctx, f.rs)).To(Succeed())
 	for i := range n {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("mesh-%d", i), Namespace: ns, Labels: render.SelectorLabels(pg)},
-			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "server", Image: "x"}}},
-		}
-		g.Expect(c.Create(ctx, pod)).To(Succeed())
-		pod.Status = corev1.PodStatus{PodIP: fmt.Sprintf("10.88.0.%d", i+2),
-			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
-		g.Expect(c.Status().Update(ctx, pod)).To(Succeed())
+		pod, err := testenv.ReadyPod(ctx, c, f.rs, fmt.Sprintf("mesh-%d", i), fmt.Sprintf("10.88.0.%d", i+2))
+		g.Expect(err).NotTo(HaveOccurred())
 		f.pods = append(f.pods, pod)
 	}
 	f.srv = httptest.NewServer(f.h)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -68,6 +69,7 @@ func Watch(ctx context.Context, c cache.Cache, n *Notifier) error {
 	}{
 		{&v1alpha1.PeerGroup{}, onEvent(groupKey, n.Forget)},
 		{&corev1.Pod{}, onEvent(podKey, nil)},
+		{&appsv1.ReplicaSet{}, onEvent(podKey, nil)}, // membership follows the group's ReplicaSets
 	} {
 		inf, err := c.GetInformer(ctx, w.obj)
 		if err != nil {

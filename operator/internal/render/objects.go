@@ -57,7 +57,9 @@ func Service(pg *v1alpha1.PeerGroup) *corev1.Service {
 func NetworkPolicy(pg *v1alpha1.PeerGroup, opts Options) *networkingv1.NetworkPolicy {
 	group := &metav1.LabelSelector{MatchLabels: SelectorLabels(pg)}
 	tcp, udp := ptr.To(corev1.ProtocolTCP), ptr.To(corev1.ProtocolUDP)
-	serverPort := []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(pg.ServerPort()))}}
+	// The named port: during a port change old and new pods each declare
+	// their own, so neither is cut off for the length of the roll.
+	serverPort := []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstrName(portName))}}
 	dns := intstr.FromInt32(53)
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},

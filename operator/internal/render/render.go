@@ -83,17 +83,23 @@ func Selector(pg *v1alpha1.PeerGroup) string {
 
 func objectMeta(pg *v1alpha1.PeerGroup, name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{
-		Name:      name,
-		Namespace: pg.Namespace,
-		Labels:    Labels(pg),
-		OwnerReferences: []metav1.OwnerReference{{
-			APIVersion:         v1alpha1.GroupVersion.String(),
-			Kind:               "PeerGroup",
-			Name:               pg.Name,
-			UID:                pg.UID,
-			Controller:         ptr.To(true),
-			BlockOwnerDeletion: ptr.To(true),
-		}},
+		Name:            name,
+		Namespace:       pg.Namespace,
+		Labels:          Labels(pg),
+		OwnerReferences: []metav1.OwnerReference{ControllerRef(pg)},
+	}
+}
+
+// ControllerRef makes pg the controller of an object: the garbage collector
+// deletes it with pg (blockOwnerDeletion needs update on peergroups/finalizers).
+func ControllerRef(pg *v1alpha1.PeerGroup) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion:         v1alpha1.GroupVersion.String(),
+		Kind:               "PeerGroup",
+		Name:               pg.Name,
+		UID:                pg.UID,
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
 	}
 }
 
@@ -110,7 +116,7 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 	probe := func(path string, period int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstrName(portName)}},
-			PeriodSeconds: period, TimeoutSeconds: 1, FailureThreshold: 3,
+			PeriodSeconds: period, TimeoutSeconds: 1, FailureThreshold: 3, SuccessThreshold: 1, // the API server's defaults: rendered, so a compare with the stored object holds
 		}
 	}
 	return corev1.PodTemplateSpec{

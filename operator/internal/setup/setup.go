@@ -9,7 +9,9 @@ import (
 	"github.com/fluxcd/pkg/runtime/controller"
 	"github.com/fluxcd/pkg/runtime/events"
 	"github.com/fluxcd/pkg/runtime/metrics"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -44,11 +46,16 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// CacheOptions keep only the server pods in the pod informer, so the
-// operator's memory does not grow with unrelated pods in the cluster.
+// CacheOptions keep only server pods and the operator's own ReplicaSets,
+// Services and NetworkPolicies in the informers, so the operator's memory
+// grows with the meshes, not with the cluster.
 func CacheOptions() cache.Options {
+	ours := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})}
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{render.LabelName: render.ServerName})},
+		&corev1.Pod{}:                 {Label: labels.SelectorFromSet(labels.Set{render.LabelName: render.ServerName})},
+		&appsv1.ReplicaSet{}:          ours,
+		&corev1.Service{}:             ours,
+		&networkingv1.NetworkPolicy{}: ours,
 	}}
 }
 
@@ -63,6 +70,7 @@ func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}
 	r := &pgcontroller.PeerGroupReconciler{
 		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
 		EventRecorder: recorder,
 		Metrics:       controller.NewMetrics(mgr, opts.MetricsRecorder),
 		Render:        opts.Render,

@@ -11,6 +11,9 @@ import (
 
 	fluxmetrics "github.com/fluxcd/pkg/runtime/metrics"
 	"go.uber.org/zap/zapcore"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -122,4 +125,32 @@ func logLevel() zapcore.Level {
 		return zapcore.DebugLevel
 	}
 	return zapcore.ErrorLevel
+}
+
+// ReadyPod does what the ReplicaSet controller and kubelet would (envtest
+// has neither): a pod from rs's template, controlled by rs, Running and Ready
+// with ip. An empty name is generated from the ReplicaSet's.
+func ReadyPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name, ip string) (*corev1.Pod, error) {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            name,
+			Namespace:       rs.Namespace,
+			Labels:          rs.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(rs, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"))},
+		},
+		Spec: rs.Spec.Template.Spec,
+	}
+	if name == "" {
+		pod.GenerateName = rs.Name + "-"
+	}
+	if err := c.Create(ctx, pod); err != nil {
+		return nil, err
+	}
+	pod.Status = corev1.PodStatus{
+		Phase: corev1.PodRunning,
+		PodIP: ip,
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue,
+			LastTransitionTime: metav1.Now()}},
+	}
+	return pod, c.Status().Update(ctx, pod)
 }
