@@ -153,15 +153,51 @@ func upToDate(desired, current client.Object) bool {
 			return false
 		}
 	}
+	var want, have any
 	switch d := desired.(type) {
 	case *appsv1.ReplicaSet:
-		return equality.Semantic.DeepDerivative(d.Spec, current.(*appsv1.ReplicaSet).Spec)
+		want, have = d.Spec, current.(*appsv1.ReplicaSet).Spec
 	case *corev1.Service:
-		return equality.Semantic.DeepDerivative(d.Spec, current.(*corev1.Service).Spec)
+		want, have = d.Spec, current.(*corev1.Service).Spec
 	case *networkingv1.NetworkPolicy:
-		return equality.Semantic.DeepDerivative(d.Spec, current.(*networkingv1.NetworkPolicy).Spec)
+		want, have = d.Spec, current.(*networkingv1.NetworkPolicy).Spec
+	default:
+		return false
 	}
-	return false
+	if !equality.Semantic.DeepDerivative(want, have) {
+		return false
+	}
+	// DeepDerivative accepts a longer list in current (a rule appended by
+	// hand): every list desired sets must have exactly its length.
+	w, err1 := runtime.DefaultUnstructuredConverter.ToUnstructured(&want)
+	h, err2 := runtime.DefaultUnstructuredConverter.ToUnstructured(&have)
+	return err1 == nil && err2 == nil && sameListLengths(w, h)
+}
+
+func sameListLengths(desired, current any) bool {
+	switch d := desired.(type) {
+	case map[string]any:
+		c, ok := current.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range d {
+			if !sameListLengths(v, c[k]) {
+				return false
+			}
+		}
+	case []any:
+		c, ok := current.([]any)
+		if !ok || len(c) != len(d) {
+			return false
+		}
+		for i := range d {
+			if !sameListLengths(d[i], c[i]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isSubset(want, have map[string]string) bool {
