@@ -72,8 +72,7 @@ func main() {
 		log.Error(err, "setting up the operator")
 		os.Exit(1)
 	}
-	mgr.AddHealthzCheck("healthz", healthz.Ping)
-	mgr.AddReadyzCheck("readyz", healthz.Ping)
+	mgr.AddHealthzCheck("healthz", healthz.Ping) // readiness checks: setup.Add
 	log.Info("starting", "peersAPI", *peersAddr, "peersURL", *peersURL, "serverImage", *serverImage, "leaderElection", *leaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "manager stopped")

@@ -23,7 +23,13 @@ import (
 type Handler struct {
 	Reader   client.Reader // the manager's cache
 	Notifier *Notifier
+
+	stopping chan struct{} // closed when the operator shuts down
 }
+
+// RetryAfterShutdown is what parked polls are told when the operator stops:
+// by then another replica (or this one, restarted) serves them.
+const RetryAfterShutdown = "1"
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, aerr := ParseRequest(r.Method, r.URL)
@@ -57,6 +63,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-deadline.C:
 			w.Header().Set("ETag", etag)
 			w.WriteHeader(http.StatusNotModified)
+			return
+		case <-h.stopping:
+			w.Header().Set("Retry-After", RetryAfterShutdown)
+			writeJSON(w, http.StatusServiceUnavailable, peers.Error{Error: "the operator is shutting down; retry"})
 			return
 		case <-r.Context().Done():
 			return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -25,6 +26,8 @@ type Server struct {
 	Handler *Handler
 	// Listening, if set, receives the bound address (for tests on port 0).
 	Listening func(net.Addr)
+
+	serving atomic.Bool
 }
 
 // NewServer wires a handler to the cache and its informers' events.
@@ -33,7 +36,15 @@ func NewServer(ctx context.Context, addr string, c cache.Cache) (*Server, error)
 	if err := Watch(ctx, c, n); err != nil {
 		return nil, err
 	}
-	return &Server{Addr: addr, Handler: &Handler{Reader: c, Notifier: n}}, nil
+	return &Server{Addr: addr, Handler: &Handler{Reader: c, Notifier: n, stopping: make(chan struct{})}}, nil
+}
+
+// Ready is a readiness check: the peers API is listening and not stopping.
+func (s *Server) Ready(*http.Request) error {
+	if !s.serving.Load() {
+		return errors.New("the peers API is not serving")
+	}
+	return nil
 }
 
 // Watch makes every PeerGroup and server-pod event in the cache notify n.
@@ -91,10 +102,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.Listening != nil {
 		s.Listening(ln.Addr())
 	}
-	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 5 * time.Second}
+	s.serving.Store(true)
 	go func() {
 		<-ctx.Done()
+		// Parked long-polls answer 503 with Retry-After (servers wait and
+		// retry, keeping their peers), then the server drains.
+		s.serving.Store(false)
+		close(s.Handler.stopping)
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdown)

@@ -4,7 +4,10 @@ package setup
 
 import (
 	"context"
+	"errors"
 	"net"
+	"net/http"
+	"time"
 
 	"github.com/fluxcd/pkg/runtime/controller"
 	"github.com/fluxcd/pkg/runtime/events"
@@ -17,6 +20,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
@@ -83,5 +87,24 @@ func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	srv.Listening = opts.PeersAPIListening
+	// Ready means the informers have synced and the peers API is serving,
+	// so a new operator pod gets no traffic it cannot answer.
+	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("peers-api", srv.Ready); err != nil {
+		return err
+	}
 	return mgr.Add(srv)
+}
+
+func cacheSynced(c cache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("informer caches have not synced")
+		}
+		return nil
+	}
 }

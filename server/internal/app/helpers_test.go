@@ -44,6 +44,13 @@ func (s *logSink) messages() []string {
 	return out
 }
 
+// errors is how many lines were logged at level ERROR.
+func (s *logSink) errors() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.buf.String(), `"level":"ERROR"`)
+}
+
 // count is how many messages start with prefix.
 func (s *logSink) count(prefix string) int {
 	n := 0
@@ -113,7 +120,7 @@ type endpoint struct {
 	*httptest.Server
 	mu       sync.Mutex
 	doc      peers.Document
-	mode     string // "ok", "garbage" or "error"
+	mode     string // "ok", "garbage", "error" or "busy" (503 with Retry-After: 1)
 	changed  chan struct{}
 	requests int
 }
@@ -153,6 +160,10 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	switch mode {
 	case "garbage":
 		w.Write([]byte("<html>gateway says hi</html>"))
+	case "busy":
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(peers.Error{Error: "the operator is shutting down; retry"})
 	case "error":
 		w.WriteHeader(http.StatusBadGateway)
 		json.NewEncoder(w).Encode(peers.Error{Error: "operator restarting"})

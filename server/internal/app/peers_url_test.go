@@ -112,3 +112,28 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 	g.Expect(s.log.count("now pinging p1 ")).To(Equal(1), "p1's loop was restarted")
 }
+
+// A 503 with Retry-After (the operator shutting down, or a poll cap) is
+// routine: no ERROR line, the server waits as told, keeps pinging, and
+// applies the next document once the endpoint answers again.
+func TestRetryAfterIsRoutine(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	p1, p2 := startPeer(t, "p1"), startPeer(t, "p2")
+	ep := newEndpoint(t, document("r1", 200*time.Millisecond, p1))
+	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/peers"}, nil)
+	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+
+	ep.update(func(e *endpoint) { e.mode = "busy" })
+	g.Eventually(func() int { return s.log.count("peers endpoint asks to retry later") }).WithTimeout(2 * time.Second).Should(BeNumerically(">=", 1))
+	requests := ep.requestCount()
+	time.Sleep(2500 * time.Millisecond)
+	g.Expect(ep.requestCount()-requests).To(BeNumerically("<=", 3), "Retry-After: 1 was not honoured")
+	before := s.log.count(pongPrefix("p1"))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(2 * time.Second).Should(BeNumerically(">", before))
+
+	ep.update(func(e *endpoint) { e.mode, e.doc = "ok", document("r2", 200*time.Millisecond, p1, p2) })
+	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(5 * time.Second).Should(BeNumerically(">=", 1))
+	g.Expect(s.log.errors()).To(BeZero(), "a routine retry was logged as an error:\n%s", strings.Join(s.log.messages(), "\n"))
+	g.Expect(s.log.count("peers endpoint failed")).To(BeZero())
+}

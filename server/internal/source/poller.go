@@ -6,12 +6,14 @@ package source
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +61,13 @@ func (p *Poller) Run(ctx context.Context) {
 		doc, changed, err := p.fetch(ctx, revision)
 		if ctx.Err() != nil {
 			return
+		}
+		var later *retryLaterError
+		if errors.As(err, &later) { // routine: an operator rollout, a poll cap
+			p.Log.Info("peers endpoint asks to retry later; keeping the current peer set",
+				"url", p.URL, "retry_after", later.after, "reason", later.reason)
+			sleep(ctx, later.after+rand.N(later.after/4+1))
+			continue
 		}
 		if err != nil {
 			failures++
@@ -115,6 +124,11 @@ func (p *Poller) fetch(ctx context.Context, revision string) (doc peers.Document
 		return doc, false, fmt.Errorf("reading peers document: %w", err)
 	case resp.StatusCode == http.StatusNotModified:
 		return doc, false, nil
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+		if after, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			return doc, false, &retryLaterError{after: after, reason: errorText(body)}
+		}
+		return doc, false, fmt.Errorf("status %s: %s", resp.Status, errorText(body))
 	case resp.StatusCode != http.StatusOK:
 		return doc, false, fmt.Errorf("status %s: %s", resp.Status, errorText(body))
 	}
@@ -123,6 +137,25 @@ func (p *Poller) fetch(ctx context.Context, revision string) (doc peers.Document
 		return doc, false, err
 	}
 	return doc, doc.Revision != revision, nil
+}
+
+// retryLaterError is a 503 or 429 with Retry-After: the endpoint is
+// stopping or busy, not broken.
+type retryLaterError struct {
+	after  time.Duration
+	reason string
+}
+
+func (e *retryLaterError) Error() string { return "retry after " + e.after.String() + ": " + e.reason }
+
+// retryAfter reads Retry-After in seconds, bounded to 1s–60s so a bad
+// header can neither make servers spin nor go quiet for long.
+func retryAfter(header string) (time.Duration, bool) {
+	seconds, err := strconv.Atoi(strings.TrimSpace(header))
+	if err != nil || seconds < 0 {
+		return 0, false
+	}
+	return min(max(time.Duration(seconds)*time.Second, time.Second), time.Minute), true
 }
 
 // errorText is the endpoint's JSON error message, or the start of the body.
