@@ -33,8 +33,8 @@ vet: ## go vet the code.
 	go vet ./...
 
 .PHONY: test
-test: test-bins lint ## Run every unit, integration, envtest and manifest test.
-	go test -count=1 ./...
+test: test-bins lint ## Run every unit, integration, envtest, manifest and README test, with the race detector.
+	CGO_ENABLED=1 go test -race -count=1 ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the peers document decoder and the PEERS parser (FUZZTIME each, default 30s).

@@ -45,7 +45,7 @@ launch kube-apiserver "$BIN/kube-apiserver" --bind-address 0.0.0.0 --secure-port
   --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP,Hostname \
   --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
-  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction --allow-privileged=true
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction,OwnerReferencesPermissionEnforcement --allow-privileged=true
 wait_for "kube-apiserver /readyz" 120 kubectl get --raw /readyz
 
 log "kube-controller-manager, kube-scheduler"

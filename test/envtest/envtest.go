@@ -30,9 +30,13 @@ func New() (*envtest.Environment, error) {
 			return nil, fmt.Errorf("%s not found in %s: run `make test-bins` (builds it from the Go module proxy)", bin, assets)
 		}
 	}
-	return &envtest.Environment{
+	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
-	}, nil
+	}
+	// As OpenShift does by default: setting blockOwnerDeletion needs update
+	// on the owner's finalizers, so a missing RBAC rule fails here.
+	env.ControlPlane.GetAPIServer().Configure().Append("enable-admission-plugins", "OwnerReferencesPermissionEnforcement")
+	return env, nil
 }

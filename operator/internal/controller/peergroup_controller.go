@@ -54,8 +54,10 @@ const (
 // +kubebuilder:rbac:groups=peering.simulated-peering.io,resources=peergroups/status,verbs=get;patch
 // +kubebuilder:rbac:groups=peering.simulated-peering.io,resources=peergroups/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=replicasets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
+// delete on Services and NetworkPolicies: never called, but adopting an orphan
+// (setting its owner reference) needs it under OwnerReferencesPermissionEnforcement.
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	fluxmetrics "github.com/fluxcd/pkg/runtime/metrics"
 	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 	"github.com/simulated-peering/simulated-peering/operator/internal/setup"
@@ -77,8 +80,15 @@ func Start(withOperator bool) (*Env, error) {
 	return e, nil
 }
 
+// startOperator runs the operator as it runs in a cluster: as a user with
+// only the ClusterRole of config/rbac (generated from the code's markers),
+// so a missing permission fails the tests.
 func (e *Env) startOperator() error {
-	mgr, err := manager.New(e.Config, manager.Options{
+	cfg, err := e.operatorUser()
+	if err != nil {
+		return err
+	}
+	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:  setup.Scheme(),
 		Cache:   setup.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -108,6 +118,37 @@ func (e *Env) startOperator() error {
 		return fmt.Errorf("peers API did not start")
 	}
 	return nil
+}
+
+// OperatorUser is the name the operator authenticates as in tests.
+const OperatorUser = "peering-operator"
+
+func (e *Env) operatorUser() (*rest.Config, error) {
+	b, err := os.ReadFile(filepath.Join(envtest.RepoRoot(), "config", "rbac", "role.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal(b, role); err != nil {
+		return nil, fmt.Errorf("config/rbac/role.yaml: %w", err)
+	}
+	ctx := context.Background()
+	if err := e.Client.Create(ctx, role); err != nil {
+		return nil, err
+	}
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: OperatorUser},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: OperatorUser}},
+	}
+	if err := e.Client.Create(ctx, binding); err != nil {
+		return nil, err
+	}
+	user, err := e.env.AddUser(crenvtest.User{Name: OperatorUser}, e.Config)
+	if err != nil {
+		return nil, err
+	}
+	return user.Config(), nil
 }
 
 // Stop stops the operator, then the API server.
