@@ -41,6 +41,7 @@ func main() {
 	pods := flag.Int("pods", 1000, "pods in the big group, and concurrent clients")
 	groups := flag.Int("groups", 1000, "groups for the memory run (10 pods each)")
 	duration := flag.Duration("duration", 10*time.Second, "load time for the throughput run")
+	unrelatedRS := flag.Int("unrelated", 5000, "ReplicaSets of other applications created, which the operator must not cache")
 	flag.Parse()
 	env, err := testenv.Start(true)
 	check(err)
@@ -54,7 +55,38 @@ func main() {
 
 	throughput(url, *pods, *duration)
 	wakeUp(c, big, url, *pods)
+	unrelated(c, *unrelatedRS)
 	memory(c, *groups)
+}
+
+// unrelated: memory before and after n ReplicaSets that are not the
+// operator's appear in the cluster. Its caches select the managed-by label,
+// so they should not grow.
+func unrelated(c client.Client, n int) {
+	check(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-unrelated"}}))
+	heapBefore, rssBefore := heap(), rssMiB()
+	fmt.Printf("creating %d unrelated ReplicaSets…\n", n)
+	labels := map[string]string{"app": "unrelated"}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			check(c.Create(ctx, &appsv1.ReplicaSet{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("other-%05d", i), Namespace: "bench-unrelated", Labels: labels},
+				Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(int32(0)), Selector: &metav1.LabelSelector{MatchLabels: labels},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}}}},
+			}))
+		}()
+	}
+	wg.Wait()
+	time.Sleep(3 * time.Second) // time for any informer that selects them to receive them
+	heapAfter := heap()
+	fmt.Printf("operator with %d unrelated ReplicaSets in the cluster: heap in use %.1f → %.1f MiB (%+.1f MiB), process RSS %.1f → %.1f MiB\n",
+		n, float64(heapBefore)/(1<<20), float64(heapAfter)/(1<<20), (float64(heapAfter)-float64(heapBefore))/(1<<20), rssBefore, rssMiB())
 }
 
 // throughput: every client asks without If-None-Match, so each request is a
