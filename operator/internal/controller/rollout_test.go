@@ -144,3 +144,15 @@ func TestPortChangeKeepsEveryPodReachable(t *testing.T) {
 	}
 	g.Expect(np.Spec.Egress[0].Ports).To(HaveEach(HaveField("Port.StrVal", "ping")), "to the group's own pods")
 }
+
+// Rolling away from a template whose pods never became Ready (a bad image,
+// fixed) replaces them at once instead of by a quarter at a time: old pods
+// that are not Ready keep nothing available.
+func TestRollAwayFromUnreadyPodsIsImmediate(t *testing.T) {
+	g := NewWithT(t)
+	pg := newGroup(g, namespace(t), "mesh", 4, func(pg *v1alpha1.PeerGroup) { pg.Spec.Image = "simulated-peering/server:typo" })
+	bad := currentReplicaSet(g, pg)
+	fixed := setImage(g, pg, "simulated-peering/server:dev")
+	g.Eventually(func() map[string]int32 { return podsWanted(g, pg) }).Should(Equal(map[string]int32{
+		bad.Labels[render.LabelTemplateHash]: 0, fixed.Labels[render.LabelTemplateHash]: 4}))
+}
