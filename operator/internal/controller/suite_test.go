@@ -88,6 +88,19 @@ func replicaSets(g Gomega, pg *v1alpha1.PeerGroup) []appsv1.ReplicaSet {
 	return list.Items
 }
 
+// liveReplicaSets polls the names of the group's ReplicaSets not being deleted.
+func liveReplicaSets(g Gomega, pg *v1alpha1.PeerGroup) func() []string {
+	return func() []string {
+		var names []string
+		for _, rs := range replicaSets(g, pg) {
+			if rs.DeletionTimestamp == nil {
+				names = append(names, rs.Name)
+			}
+		}
+		return names
+	}
+}
+
 // currentReplicaSet waits for the ReplicaSet of the group's current template.
 func currentReplicaSet(g Gomega, pg *v1alpha1.PeerGroup) *appsv1.ReplicaSet {
 	want := render.ReplicaSet(getGroup(g, pg), testenv.RenderOptions).Name
