@@ -48,8 +48,9 @@ type PeerGroupSpec struct {
 	// +optional
 	PingTimeout *metav1.Duration `json:"pingTimeout,omitempty"`
 
-	// MaxPeersPerPod limits each server to k peers chosen by rendezvous
-	// hashing, so the mesh costs O(N·k) pings instead of O(N²). 0 means
+	// MaxPeersPerPod limits each server to k peers: the k pods after it on a
+	// ring ordered by a hash of pod names, so every pod is pinged by exactly
+	// k others and the mesh costs O(N·k) pings instead of O(N²). 0 means
 	// every server pings every other one.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000

@@ -24,6 +24,8 @@ import (
 type Group struct {
 	Doc      peers.Document
 	MaxPeers int
+
+	ring Ring // Doc.Peers on the ring, built once per change
 }
 
 // Build computes a group's document from the PeerGroup and its pods. Peers
@@ -43,7 +45,7 @@ func Build(pg *v1alpha1.PeerGroup, pods []corev1.Pod) Group {
 		}
 	}
 	slices.SortFunc(doc.Peers, func(a, b peers.Peer) int { return strings.Compare(a.Name, b.Name) })
-	g := Group{Doc: doc, MaxPeers: int(pg.Spec.MaxPeersPerPod)}
+	g := Group{Doc: doc, MaxPeers: int(pg.Spec.MaxPeersPerPod), ring: NewRing(doc.Peers)}
 	b, _ := json.Marshal(struct {
 		Doc peers.Document
 		Max int
@@ -99,15 +101,13 @@ func IsReady(pod *corev1.Pod) bool {
 }
 
 // View is the document one pod receives: itself left out and, with
-// maxPeersPerPod, its k rendezvous-chosen peers.
+// maxPeersPerPod k, the k pods after it on the ring.
 func (g Group) View(self string) peers.Document {
-	doc := g.Doc
-	others := make([]peers.Peer, 0, len(doc.Peers))
-	for _, p := range doc.Peers {
-		if p.Name != self {
-			others = append(others, p)
-		}
+	ring := g.ring
+	if ring == nil {
+		ring = NewRing(g.Doc.Peers)
 	}
-	doc.Peers = Choose(self, others, g.MaxPeers)
+	doc := g.Doc
+	doc.Peers = ring.Successors(self, g.MaxPeers)
 	return doc
 }
