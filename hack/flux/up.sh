@@ -41,6 +41,9 @@ kubectl create namespace flux-system --dry-run=client -o yaml | kubectl apply -f
 for c in source-controller kustomize-controller; do
   bases=$(crds "$c")
   kubectl apply --server-side -f "$bases" >/dev/null
+  # A controller started before its CRDs are served exits at once
+  # ("no matches for kind"): wait until the API server serves them.
+  kubectl wait --for=condition=Established --timeout=60s -f "$bases" >/dev/null
 done
 mkdir -p "$STATE/flux/storage"
 export KUBECONFIG=$KUBECONFIG_ADMIN RUNTIME_NAMESPACE=flux-system

@@ -122,6 +122,7 @@ func throughput(url string, clients int, d time.Duration) {
 // Ready; measure until each has received the new document.
 func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, clients int) {
 	current := fetch(url+"?self=mesh-0", "")
+	heapIdle := heap()
 	type answer struct {
 		at time.Time
 		ok bool
@@ -144,6 +145,9 @@ func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, clients int) {
 	}
 	started.Wait()
 	time.Sleep(2 * time.Second) // every request is parked in the handler
+	parked := float64(heap()) - float64(heapIdle)
+	fmt.Printf("%d parked long-polls: heap %+.1f MiB, %.1f KiB per poll (an upper bound: the clients run in this process too)\n",
+		clients, parked/(1<<20), parked/float64(clients)/1024)
 	start := time.Now()
 	addReadyPod(c, pg, fmt.Sprintf("mesh-%d", clients))
 	var times []time.Duration

@@ -1,9 +1,11 @@
 package peersapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -24,7 +26,50 @@ type Handler struct {
 	Reader   client.Reader // the manager's cache
 	Notifier *Notifier
 
+	// MaxParked and MaxParkedPerGroup cap the long-polls held at once;
+	// beyond them a poll is answered at once with 503 (overall) or 429 (per
+	// group) and Retry-After, which servers honour. Zero means the default.
+	MaxParked, MaxParkedPerGroup int
+
 	stopping chan struct{} // closed when the operator shuts down
+
+	mu       sync.Mutex
+	parked   int
+	parkedBy map[types.NamespacedName]int
+}
+
+// Default caps: 10,000 pods' polls with room for reconnects, and a group of
+// 1,000 pods (the CRD's maximum) twice over.
+const (
+	DefaultMaxParked         = 15000
+	DefaultMaxParkedPerGroup = 2000
+	// RetryAfterBusy is what a poll over a cap is told.
+	RetryAfterBusy = "5"
+)
+
+// park counts a held poll, or answers the status that refuses it.
+func (h *Handler) park(key types.NamespacedName) (release func(), refused int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.parked >= cmp.Or(h.MaxParked, DefaultMaxParked):
+		return nil, http.StatusServiceUnavailable
+	case h.parkedBy[key] >= cmp.Or(h.MaxParkedPerGroup, DefaultMaxParkedPerGroup):
+		return nil, http.StatusTooManyRequests
+	}
+	if h.parkedBy == nil {
+		h.parkedBy = map[types.NamespacedName]int{}
+	}
+	h.parked++
+	h.parkedBy[key]++
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.parked--
+		if h.parkedBy[key]--; h.parkedBy[key] == 0 {
+			delete(h.parkedBy, key)
+		}
+	}, 0
 }
 
 // RetryAfterShutdown is what parked polls are told when the operator stops:
@@ -43,6 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	deadline := time.NewTimer(req.Wait)
 	defer deadline.Stop()
 	etag := r.Header.Get("If-None-Match")
+	parked := false
 	for {
 		doc, changed, found, err := h.document(r.Context(), req)
 		switch {
@@ -57,6 +103,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("ETag", `"`+doc.Revision+`"`)
 			writeJSON(w, http.StatusOK, doc)
 			return
+		}
+		if req.Wait > 0 && !parked {
+			release, refused := h.park(req.Group)
+			if refused != 0 {
+				w.Header().Set("Retry-After", RetryAfterBusy)
+				writeJSON(w, refused, peers.Error{Error: "too many long-polls held; retry"})
+				return
+			}
+			defer release()
+			parked = true
 		}
 		select { // unchanged: hold the request until a change or the deadline
 		case <-changed:
@@ -77,7 +133,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // document returns the pod's view of the group and a channel closed at the
 // group's next change.
 func (h *Handler) document(ctx context.Context, req Request) (peers.Document, <-chan struct{}, bool, error) {
-	watch, version, changed := h.Notifier.current(req.Group)
+	watch, version, changed, known := h.Notifier.current(req.Group)
+	if !known {
+		// Only a group that exists gets an entry: any name can be asked for.
+		if err := h.Reader.Get(ctx, req.Group, &v1alpha1.PeerGroup{}); err != nil {
+			return peers.Document{}, nil, false, client.IgnoreNotFound(err)
+		}
+		watch, version, changed = h.Notifier.register(req.Group)
+	}
 	g, found, err := watch.memoized(version, func() (*Group, bool, error) { return h.build(ctx, req.Group) })
 	if err != nil || !found {
 		return peers.Document{}, changed, found, err

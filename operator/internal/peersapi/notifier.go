@@ -38,14 +38,26 @@ func (n *Notifier) get(key types.NamespacedName) *watch {
 	return w
 }
 
-// Notify says something of the group changed.
+// Notify says something of the group changed. A group nobody has asked
+// about has no entry and nothing to wake.
 func (n *Notifier) Notify(key types.NamespacedName) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	w := n.get(key)
+	w, ok := n.groups[key]
+	if !ok {
+		return
+	}
 	w.version++
 	close(w.changed)
 	w.changed = make(chan struct{})
+}
+
+// Len is how many groups the notifier holds: only groups that exist and
+// were asked about, so unknown names cost nothing that lasts.
+func (n *Notifier) Len() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.groups)
 }
 
 // Forget drops a deleted group once its waiters have been woken.
@@ -57,8 +69,20 @@ func (n *Notifier) Forget(key types.NamespacedName) {
 }
 
 // current returns the group's watch, its version and the channel closed at
-// the next change. Taken before reading the cache, it cannot miss a change.
-func (n *Notifier) current(key types.NamespacedName) (*watch, uint64, <-chan struct{}) {
+// the next change, and false when the group has no entry yet. Taken before
+// reading the cache, it cannot miss a change.
+func (n *Notifier) current(key types.NamespacedName) (*watch, uint64, <-chan struct{}, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	w, ok := n.groups[key]
+	if !ok {
+		return nil, 0, nil, false
+	}
+	return w, w.version, w.changed, true
+}
+
+// register makes an entry for a group that exists, and returns it as current does.
+func (n *Notifier) register(key types.NamespacedName) (*watch, uint64, <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w := n.get(key)

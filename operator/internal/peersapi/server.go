@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 )
@@ -102,7 +103,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.Listening != nil {
 		s.Listening(ln.Addr())
 	}
-	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		WriteTimeout:      peers.MaxWait + 30*time.Second, // longer than the longest long-poll
+		MaxHeaderBytes:    8 << 10,
+	}
 	s.serving.Store(true)
 	go func() {
 		<-ctx.Done()
