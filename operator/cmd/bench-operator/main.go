@@ -122,7 +122,7 @@ func throughput(url string, clients int, d time.Duration) {
 // Ready; measure until each has received the new document.
 func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, clients int) {
 	current := fetch(url+"?self=mesh-0", "")
-	heapIdle := heap()
+	idle := heapAndStacks()
 	type answer struct {
 		at time.Time
 		ok bool
@@ -145,8 +145,8 @@ func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, clients int) {
 	}
 	started.Wait()
 	time.Sleep(2 * time.Second) // every request is parked in the handler
-	parked := float64(heap()) - float64(heapIdle)
-	fmt.Printf("%d parked long-polls: heap %+.1f MiB, %.1f KiB per poll (an upper bound: the clients run in this process too)\n",
+	parked := float64(heapAndStacks()) - float64(idle)
+	fmt.Printf("%d parked long-polls: heap and goroutine stacks %+.1f MiB, %.1f KiB per poll (an upper bound: the clients run in this process too)\n",
 		clients, parked/(1<<20), parked/float64(clients)/1024)
 	start := time.Now()
 	addReadyPod(c, pg, fmt.Sprintf("mesh-%d", clients))
@@ -272,6 +272,13 @@ func heap() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+func heapAndStacks() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse + m.StackInuse
 }
 
 func rssMiB() float64 {
