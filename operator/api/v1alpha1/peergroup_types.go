@@ -115,9 +115,11 @@ type PeerGroupStatus struct {
 	// +optional
 	ProgressingSince *metav1.Time `json:"progressingSince,omitempty"`
 
-	// Peers are the addresses the peers API currently publishes.
+	// PublishedPeers is how many pods the peers API currently publishes
+	// (Ready, with an IP, not terminating). A count, not the addresses: a
+	// list of 1,000 addresses would be rewritten on every change.
 	// +optional
-	Peers []string `json:"peers,omitempty"`
+	PublishedPeers int32 `json:"publishedPeers"`
 
 	meta.ReconcileRequestStatus `json:",inline"`
 }

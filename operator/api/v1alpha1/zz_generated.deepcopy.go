@@ -129,11 +129,6 @@ func (in *PeerGroupStatus) DeepCopyInto(out *PeerGroupStatus) {
 		in, out := &in.ProgressingSince, &out.ProgressingSince
 		*out = (*in).DeepCopy()
 	}
-	if in.Peers != nil {
-		in, out := &in.Peers, &out.Peers
-		*out = make([]string, len(*in))
-		copy(*out, *in)
-	}
 	out.ReconcileRequestStatus = in.ReconcileRequestStatus
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // Pods becoming Ready move the group from Reconciling to Ready, fill
-// readyReplicas and status.peers, and reach the peers API.
+// readyReplicas and status.publishedPeers, and reach the peers API.
 func TestPodsBecomingReadyMakeTheGroupReady(t *testing.T) {
 	g := NewWithT(t)
 	pg := newGroup(g, namespace(t), "mesh", 3)
@@ -30,7 +30,7 @@ func TestPodsBecomingReadyMakeTheGroupReady(t *testing.T) {
 		g.Expect(conditions.Has(got, meta.StalledCondition)).To(BeFalse())
 		g.Expect(got.Status.ReadyReplicas).To(Equal(int32(3)))
 		g.Expect(got.Status.Replicas).To(Equal(int32(3)))
-		g.Expect(got.Status.Peers).To(HaveLen(3))
+		g.Expect(got.Status.PublishedPeers).To(Equal(int32(3)))
 		g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
 	}).Should(Succeed())
 

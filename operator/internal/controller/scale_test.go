@@ -51,7 +51,7 @@ func TestScaleFiveToOne(t *testing.T) {
 		waiting = longPoll(pg, survivor, doc.Revision)
 	}
 	t.Logf("survivor's long-polls reached an empty list %s after the deletes began", time.Since(start))
-	g.Eventually(func() []string { return getGroup(g, pg).Status.Peers }).Should(HaveLen(1))
+	g.Eventually(func() int32 { return getGroup(g, pg).Status.PublishedPeers }).Should(Equal(int32(1)))
 	g.Eventually(func() int32 { return getGroup(g, pg).Status.Replicas }).Should(Equal(int32(1)))
 	g.Eventually(func() bool { return readyCondition(g, pg).Status == "True" }).Should(BeTrue())
 }

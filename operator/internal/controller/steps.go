@@ -50,10 +50,7 @@ func (r *PeerGroupReconciler) observePods(ctx context.Context, run *reconcileRun
 	}
 	obj.Status.Replicas, obj.Status.ReadyReplicas = existing, ready
 	obj.Status.Selector = render.Selector(obj)
-	obj.Status.Peers = nil
-	for _, p := range peersapi.Build(obj, members).Doc.Peers {
-		obj.Status.Peers = append(obj.Status.Peers, p.Address)
-	}
+	obj.Status.PublishedPeers = int32(len(peersapi.Build(obj, members).Doc.Peers))
 	return nil
 }
 
