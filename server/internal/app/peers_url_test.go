@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/simulated-peering/simulated-peering/server/internal/config"
+	"github.com/simulated-peering/simulated-peering/server/internal/mesh"
 )
 
 func pongPrefix(name string) string { return "pong from " + name + " " }
@@ -136,4 +137,21 @@ func TestRetryAfterIsRoutine(t *testing.T) {
 	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(5 * time.Second).Should(BeNumerically(">=", 1))
 	g.Expect(s.log.errors()).To(BeZero(), "a routine retry was logged as an error:\n%s", strings.Join(s.log.messages(), "\n"))
 	g.Expect(s.log.count("peers endpoint failed")).To(BeZero())
+}
+
+// At a 60s interval, a peer that appears in a later document is pinged
+// within seconds, not somewhere in the next minute.
+func TestNewPeerIsPingedSoon(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	p1, p2 := startPeer(t, "p1"), startPeer(t, "p2")
+	ep := newEndpoint(t, document("r1", time.Minute, p1))
+	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/peers"}, nil)
+	g.Eventually(func() int { return s.log.count("now pinging p1 ") }).WithTimeout(3 * time.Second).Should(Equal(1))
+
+	added := time.Now()
+	ep.update(func(e *endpoint) { e.doc = document("r2", time.Minute, p1, p2) })
+	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(mesh.NewPeerSpread+2*time.Second).
+		Should(Equal(1), "a new peer must be pinged within %s at a 60s interval", mesh.NewPeerSpread)
+	t.Logf("new peer pinged %s after it appeared", time.Since(added).Round(time.Millisecond))
 }

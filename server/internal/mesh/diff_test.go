@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 )
@@ -53,6 +54,26 @@ func TestJitterStaysWithinTenPercent(t *testing.T) {
 		}
 		if d := stagger(10_000); d < 0 || d >= 10_000 {
 			t.Fatalf("stagger(10000) = %d", d)
+		}
+	}
+}
+
+// Peers of the first set spread their first ping over a whole interval;
+// peers that come later are pinged within min(interval, 5s).
+func TestFirstPingWithin(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		firstSet bool
+		want     time.Duration
+	}{
+		{time.Minute, true, time.Minute},
+		{time.Minute, false, 5 * time.Second},
+		{10 * time.Second, false, 5 * time.Second},
+		{2 * time.Second, false, 2 * time.Second},
+		{2 * time.Second, true, 2 * time.Second},
+	} {
+		if got := firstPingWithin(tc.interval, tc.firstSet); got != tc.want {
+			t.Errorf("firstPingWithin(%s, %v) = %s, want %s", tc.interval, tc.firstSet, got, tc.want)
 		}
 	}
 }

@@ -34,6 +34,9 @@ type Mesh struct {
 	changed  chan struct{} // closed (and replaced) when settings change
 	running  map[string]*loop
 	wg       sync.WaitGroup
+	// applied: the first peer set has been applied; peers that come later
+	// are new pods, checked soon (see firstPingWithin).
+	applied bool
 }
 
 type loop struct {
@@ -92,11 +95,13 @@ func (m *Mesh) Apply(s Settings, desired []peers.Peer) {
 		m.metrics.ForgetPeer(p.Name)
 		m.log.Info("stopped pinging "+p.Name+" ("+p.Address+")", "peer", p.Name, "address", p.Address)
 	}
+	spread := firstPingWithin(s.Interval, !m.applied)
+	m.applied = true
 	for _, p := range start {
 		ctx, cancel := context.WithCancel(m.ctx)
 		m.running[p.Name] = &loop{peer: p, cancel: cancel}
 		m.wg.Add(1)
-		go m.run(ctx, p)
+		go m.run(ctx, p, spread)
 		m.log.Info("now pinging "+p.Name+" ("+p.Address+")", "peer", p.Name, "address", p.Address, "interval", s.Interval)
 	}
 	m.metrics.Peers.Set(float64(len(m.running)))
@@ -111,13 +116,27 @@ func (m *Mesh) current() (Settings, <-chan struct{}) {
 	return m.settings, m.changed
 }
 
-// run pings one peer until ctx ends: first after a random stagger within one
-// interval, then every interval ±10%, so a mesh never pings in lockstep. A
+// NewPeerSpread bounds the first ping to a peer that appears after the first
+// peer set: a new pod is checked within seconds, even at a 60s interval.
+const NewPeerSpread = 5 * time.Second
+
+// firstPingWithin is the window a new loop's first ping falls in: a whole
+// interval for the first peer set (a restarting mesh must not ping in
+// lockstep), at most NewPeerSpread for peers that come later.
+func firstPingWithin(interval time.Duration, firstSet bool) time.Duration {
+	if firstSet {
+		return interval
+	}
+	return min(interval, NewPeerSpread)
+}
+
+// run pings one peer until ctx ends: first after a random stagger within
+// spread, then every interval ±10%, so a mesh never pings in lockstep. A
 // settings change re-staggers the loop into the new interval at once.
-func (m *Mesh) run(ctx context.Context, p peers.Peer) {
+func (m *Mesh) run(ctx context.Context, p peers.Peer, spread time.Duration) {
 	defer m.wg.Done()
 	s, changed := m.current()
-	timer := time.NewTimer(stagger(s.Interval))
+	timer := time.NewTimer(stagger(spread))
 	defer timer.Stop()
 	for {
 		select {
