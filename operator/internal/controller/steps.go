@@ -36,9 +36,12 @@ func (r *PeerGroupReconciler) observePods(ctx context.Context, run *reconcileRun
 	}
 	members := peersapi.Members(obj, replicaSets.Items, pods.Items)
 	run.readyByHash = map[string]int32{}
-	var existing, ready int32
+	var existing, ready, published int32
 	for i := range members {
 		pod := &members[i]
+		if _, ok := peersapi.Address(pod, obj.ServerPort()); ok {
+			published++
+		}
 		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
@@ -48,9 +51,8 @@ func (r *PeerGroupReconciler) observePods(ctx context.Context, run *reconcileRun
 			run.readyByHash[pod.Labels[render.LabelTemplateHash]]++
 		}
 	}
-	obj.Status.Replicas, obj.Status.ReadyReplicas = existing, ready
+	obj.Status.Replicas, obj.Status.ReadyReplicas, obj.Status.PublishedPeers = existing, ready, published
 	obj.Status.Selector = render.Selector(obj)
-	obj.Status.PublishedPeers = int32(len(peersapi.Build(obj, members).Doc.Peers))
 	return nil
 }
 

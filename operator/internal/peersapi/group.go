@@ -45,7 +45,10 @@ func Build(pg *v1alpha1.PeerGroup, pods []corev1.Pod) Group {
 		}
 	}
 	slices.SortFunc(doc.Peers, func(a, b peers.Peer) int { return strings.Compare(a.Name, b.Name) })
-	g := Group{Doc: doc, MaxPeers: int(pg.Spec.MaxPeersPerPod), ring: NewRing(doc.Peers)}
+	g := Group{Doc: doc, MaxPeers: int(pg.Spec.MaxPeersPerPod)}
+	if g.MaxPeers > 0 {
+		g.ring = NewRing(doc.Peers)
+	}
 	b, _ := json.Marshal(struct {
 		Doc peers.Document
 		Max int
@@ -103,11 +106,20 @@ func IsReady(pod *corev1.Pod) bool {
 // View is the document one pod receives: itself left out and, with
 // maxPeersPerPod k, the k pods after it on the ring.
 func (g Group) View(self string) peers.Document {
+	doc := g.Doc
+	others := len(doc.Peers)
+	if _, listed := slices.BinarySearchFunc(doc.Peers, self, func(p peers.Peer, name string) int { return strings.Compare(p.Name, name) }); listed {
+		others--
+	}
+	if g.MaxPeers <= 0 || g.MaxPeers >= others {
+		// Everyone else: Doc.Peers is already sorted by name.
+		doc.Peers = slices.DeleteFunc(slices.Clone(doc.Peers), func(p peers.Peer) bool { return p.Name == self })
+		return doc
+	}
 	ring := g.ring
 	if ring == nil {
 		ring = NewRing(g.Doc.Peers)
 	}
-	doc := g.Doc
 	doc.Peers = ring.Successors(self, g.MaxPeers)
 	return doc
 }

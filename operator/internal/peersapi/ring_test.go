@@ -101,3 +101,15 @@ func TestRingServesAPodThatIsNotOnIt(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// A pod that is not listed yet gets k peers too, at the edge where k equals
+// the listed pods' count minus one.
+func TestViewOfAnUnlistedPodHasKPeers(t *testing.T) {
+	g := Group{Doc: peers.Document{Peers: pods(5)}, MaxPeers: 4}
+	if got := g.View("newcomer").Peers; len(got) != 4 {
+		t.Fatalf("got %d peers, want 4: %v", len(got), got)
+	}
+	if got := g.View("mesh-7d9f-00001").Peers; len(got) != 4 {
+		t.Fatalf("a listed pod got %d peers, want 4", len(got))
+	}
+}
