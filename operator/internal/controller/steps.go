@@ -25,16 +25,11 @@ import (
 // controlled by one of its ReplicaSets, not any pod with its labels.
 func (r *PeerGroupReconciler) observePods(ctx context.Context, run *reconcileRun) error {
 	obj := run.obj
-	var replicaSets appsv1.ReplicaSetList
-	if err := r.List(ctx, &replicaSets, client.InNamespace(obj.Namespace), client.MatchingLabels(render.SelectorLabels(obj))); err != nil {
-		return fmt.Errorf("listing ReplicaSets: %w", err)
+	replicaSets, members, err := peersapi.ListMembers(ctx, r.Client, obj)
+	if err != nil {
+		return err
 	}
-	run.replicaSets = replicaSets.Items
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(obj.Namespace), client.MatchingLabels(render.SelectorLabels(obj))); err != nil {
-		return fmt.Errorf("listing pods: %w", err)
-	}
-	members := peersapi.Members(obj, replicaSets.Items, pods.Items)
+	run.replicaSets = replicaSets
 	run.readyByHash = map[string]int32{}
 	var existing, ready, published int32
 	for i := range members {

@@ -1,9 +1,11 @@
 package peersapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
@@ -56,6 +59,21 @@ func Build(pg *v1alpha1.PeerGroup, pods []corev1.Pod) Group {
 	sum := sha256.Sum256(b)
 	g.Doc.Revision = hex.EncodeToString(sum[:6])
 	return g
+}
+
+// ListMembers reads the group's ReplicaSets (every one carrying its labels,
+// whoever controls it) and its member pods from r.
+func ListMembers(ctx context.Context, r client.Reader, pg *v1alpha1.PeerGroup) ([]appsv1.ReplicaSet, []corev1.Pod, error) {
+	selector := []client.ListOption{client.InNamespace(pg.Namespace), client.MatchingLabels(render.SelectorLabels(pg))}
+	var replicaSets appsv1.ReplicaSetList
+	if err := r.List(ctx, &replicaSets, selector...); err != nil {
+		return nil, nil, fmt.Errorf("listing ReplicaSets: %w", err)
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, selector...); err != nil {
+		return nil, nil, fmt.Errorf("listing pods: %w", err)
+	}
+	return replicaSets.Items, Members(pg, replicaSets.Items, pods.Items), nil
 }
 
 // Members are the group's pods: those controlled by a ReplicaSet the group

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
-	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 )
 
 // Handler serves GET /v1/namespaces/{ns}/peergroups/{name}/peers from a
@@ -156,15 +153,11 @@ func (h *Handler) build(ctx context.Context, key types.NamespacedName) (*Group, 
 		}
 		return nil, false, err
 	}
-	var replicaSets appsv1.ReplicaSetList
-	if err := h.Reader.List(ctx, &replicaSets, client.InNamespace(key.Namespace), client.MatchingLabels(render.SelectorLabels(&pg))); err != nil {
+	_, members, err := ListMembers(ctx, h.Reader, &pg)
+	if err != nil {
 		return nil, false, err
 	}
-	var pods corev1.PodList
-	if err := h.Reader.List(ctx, &pods, client.InNamespace(key.Namespace), client.MatchingLabels(render.SelectorLabels(&pg))); err != nil {
-		return nil, false, err
-	}
-	g := Build(&pg, Members(&pg, replicaSets.Items, pods.Items))
+	g := Build(&pg, members)
 	return &g, true, nil
 }
 

@@ -43,15 +43,8 @@ func (r Ring) Successors(self string, k int) []peers.Peer {
 	if onRing {
 		others--
 	}
-	if k <= 0 || k >= others {
-		out := make([]peers.Peer, 0, others)
-		for _, e := range r {
-			if e.peer.Name != self {
-				out = append(out, e.peer)
-			}
-		}
-		slices.SortFunc(out, func(a, b peers.Peer) int { return strings.Compare(a.Name, b.Name) })
-		return out
+	if k <= 0 || k > others {
+		k = others
 	}
 	out := make([]peers.Peer, 0, k)
 	for i := start; len(out) < k; i++ {
