@@ -6,7 +6,6 @@ package peers
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -33,9 +32,13 @@ const ResponderHeader = "X-Peering-Pod"
 type Document struct {
 	// Group is "<namespace>/<name>" of the PeerGroup.
 	Group string `json:"group"`
-	// Revision is opaque; it changes whenever anything else in the document
-	// changes and is also sent as the ETag.
-	Revision     string   `json:"revision"`
+	// Revision is opaque: a hash of this pod's view (settings and peers),
+	// also sent as the ETag. It changes exactly when the view does.
+	Revision string `json:"revision"`
+	// Order ranks documents: the highest resourceVersion among the inputs
+	// the operator replica had seen. A server ignores a document whose Order
+	// is lower than the one it applied (a replica whose cache is behind).
+	Order        uint64   `json:"order,omitempty"`
 	PingInterval Duration `json:"pingInterval"`
 	PingTimeout  Duration `json:"pingTimeout"`
 	Peers        []Peer   `json:"peers"`
@@ -45,6 +48,8 @@ type Document struct {
 type Peer struct {
 	Name    string `json:"name"`
 	Address string `json:"address"`
+	// Node is the node the peer's pod runs on (empty for static peers).
+	Node string `json:"node,omitempty"`
 }
 
 // Error is the body of every non-2xx answer of the peers API.
@@ -88,28 +93,43 @@ func Decode(data []byte) (Document, error) {
 	return doc, nil
 }
 
+// Bounds a document must respect: the CRD's own, so a buggy or spoofed
+// endpoint cannot turn a server into a load generator.
+const (
+	MinInterval = time.Second
+	MinTimeout  = 100 * time.Millisecond
+	MaxPeers    = 1000
+	maxRevision = 64
+)
+
 // Validate reports the first thing wrong with a document.
 func (d Document) Validate() error {
+	ns, name, _ := strings.Cut(d.Group, "/")
 	switch {
-	case d.Group == "":
-		return errors.New("group is empty")
-	case d.Revision == "":
-		return errors.New("revision is empty")
-	case d.PingInterval.Duration <= 0:
-		return fmt.Errorf("pingInterval %s is not positive", d.PingInterval)
-	case d.PingTimeout.Duration <= 0:
-		return fmt.Errorf("pingTimeout %s is not positive", d.PingTimeout)
+	case !isDNSLabel(ns) || !isDNSSubdomain(name):
+		return fmt.Errorf("group %q is not <namespace>/<name>", d.Group)
+	case d.Revision == "" || len(d.Revision) > maxRevision || strings.ContainsFunc(d.Revision, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' }):
+		return fmt.Errorf("revision %q is not 1-%d printable characters without quotes", d.Revision, maxRevision)
+	case d.PingInterval.Duration < MinInterval:
+		return fmt.Errorf("pingInterval %s is shorter than %s", d.PingInterval, MinInterval)
+	case d.PingTimeout.Duration < MinTimeout:
+		return fmt.Errorf("pingTimeout %s is shorter than %s", d.PingTimeout, MinTimeout)
 	case d.PingTimeout.Duration >= d.PingInterval.Duration:
 		return fmt.Errorf("pingTimeout %s is not shorter than pingInterval %s", d.PingTimeout, d.PingInterval)
+	case len(d.Peers) > MaxPeers:
+		return fmt.Errorf("%d peers, more than %d", len(d.Peers), MaxPeers)
 	}
 	names := make(map[string]bool, len(d.Peers))
 	addresses := make(map[string]bool, len(d.Peers))
 	for i, p := range d.Peers {
-		if p.Name == "" {
-			return fmt.Errorf("peers[%d]: name is empty", i)
+		if !isDNSSubdomain(p.Name) {
+			return fmt.Errorf("peers[%d]: name %q is not a valid object name", i, p.Name)
 		}
 		if err := ValidateAddress(p.Address); err != nil {
 			return fmt.Errorf("peers[%d] (%s): %w", i, p.Name, err)
+		}
+		if p.Node != "" && !isDNSSubdomain(p.Node) {
+			return fmt.Errorf("peers[%d] (%s): node %q is not a valid node name", i, p.Name, p.Node)
 		}
 		if names[p.Name] {
 			return fmt.Errorf("peers[%d]: name %q appears twice", i, p.Name)
@@ -122,19 +142,51 @@ func (d Document) Validate() error {
 	return nil
 }
 
-// ValidateAddress accepts "host:port" with a non-empty host free of spaces
-// and slashes and a port in 1–65535.
+// ValidateAddress accepts "host:port" where host is an IP address or a DNS
+// name and port is 1–65535.
 func ValidateAddress(address string) error {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return fmt.Errorf("address %q is not host:port", address)
 	}
-	if host == "" || strings.ContainsAny(host, " \t/?#@") {
-		return fmt.Errorf("address %q has no valid host", address)
+	if net.ParseIP(host) == nil && !isDNSName(host) {
+		return fmt.Errorf("address %q: host is neither an IP address nor a DNS name", address)
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("address %q has port %q, want 1-65535", address, port)
 	}
 	return nil
+}
+
+// isDNSLabel: RFC 1123 label, as Kubernetes namespaces are.
+func isDNSLabel(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isDNSSubdomain: RFC 1123 subdomain, as Kubernetes object names are.
+func isDNSSubdomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if !isDNSLabel(label) {
+			return false
+		}
+	}
+	return true
+}
+
+// isDNSName is a host name as written in PEERS: a subdomain, in any case,
+// optionally ending with a dot.
+func isDNSName(s string) bool {
+	return isDNSSubdomain(strings.ToLower(strings.TrimSuffix(s, ".")))
 }

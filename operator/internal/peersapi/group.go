@@ -2,14 +2,9 @@ package peersapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,49 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 )
-
-// Group is what the peers API knows of one PeerGroup: the document with
-// every ready peer, before self-exclusion and fan-out.
-type Group struct {
-	Doc      peers.Document
-	MaxPeers int
-
-	ring Ring // Doc.Peers on the ring, built once per change
-}
-
-// Build computes a group's document from the PeerGroup and its pods. Peers
-// are the pods that are Ready, have an IP and are not terminating, at the port
-// their own container declares (so pods of an old template keep theirs while
-// a port change rolls out). The revision hashes everything else.
-func Build(pg *v1alpha1.PeerGroup, pods []corev1.Pod) Group {
-	doc := peers.Document{
-		Group:        pg.Namespace + "/" + pg.Name,
-		PingInterval: peers.Duration{Duration: pg.Interval()},
-		PingTimeout:  peers.Duration{Duration: pg.Timeout()},
-		Peers:        []peers.Peer{},
-	}
-	for i := range pods {
-		if address, ok := Address(&pods[i], pg.ServerPort()); ok {
-			doc.Peers = append(doc.Peers, peers.Peer{Name: pods[i].Name, Address: address})
-		}
-	}
-	slices.SortFunc(doc.Peers, func(a, b peers.Peer) int { return strings.Compare(a.Name, b.Name) })
-	g := Group{Doc: doc, MaxPeers: int(pg.Spec.MaxPeersPerPod)}
-	if g.MaxPeers > 0 {
-		g.ring = NewRing(doc.Peers)
-	}
-	b, _ := json.Marshal(struct {
-		Doc peers.Document
-		Max int
-	}{doc, g.MaxPeers})
-	sum := sha256.Sum256(b)
-	g.Doc.Revision = hex.EncodeToString(sum[:6])
-	return g
-}
 
 // ListMembers reads the group's ReplicaSets (every one carrying its labels,
 // whoever controls it) and its member pods from r.
@@ -119,25 +74,4 @@ func IsReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
-}
-
-// View is the document one pod receives: itself left out and, with
-// maxPeersPerPod k, the k pods after it on the ring.
-func (g Group) View(self string) peers.Document {
-	doc := g.Doc
-	others := len(doc.Peers)
-	if _, listed := slices.BinarySearchFunc(doc.Peers, self, func(p peers.Peer, name string) int { return strings.Compare(p.Name, name) }); listed {
-		others--
-	}
-	if g.MaxPeers <= 0 || g.MaxPeers >= others {
-		// Everyone else: Doc.Peers is already sorted by name.
-		doc.Peers = slices.DeleteFunc(slices.Clone(doc.Peers), func(p peers.Peer) bool { return p.Name == self })
-		return doc
-	}
-	ring := g.ring
-	if ring == nil {
-		ring = NewRing(g.Doc.Peers)
-	}
-	doc.Peers = ring.Successors(self, g.MaxPeers)
-	return doc
 }

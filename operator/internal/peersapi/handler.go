@@ -2,25 +2,22 @@ package peersapi
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
-	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 )
 
-// Handler serves GET /v1/namespaces/{ns}/peergroups/{name}/peers from a
-// cache-backed reader.
+// Handler serves GET /v1/namespaces/{ns}/peergroups/{name}/peers from the
+// notifier's snapshots of the manager's cache.
 type Handler struct {
-	Reader   client.Reader // the manager's cache
 	Notifier *Notifier
 
 	// MaxParked and MaxParkedPerGroup cap the long-polls held at once;
@@ -87,18 +84,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	etag := r.Header.Get("If-None-Match")
 	parked := false
 	for {
-		doc, changed, found, err := h.document(r.Context(), req)
-		switch {
-		case err != nil:
+		snap, version, err := h.Notifier.Snapshot(r.Context(), req.Group)
+		if err != nil {
 			logf.FromContext(r.Context()).Error(err, "reading the cache", "group", req.Group)
 			writeJSON(w, http.StatusServiceUnavailable, peers.Error{Error: "the operator's cache is not ready; retry"})
 			return
-		case !found:
+		}
+		if !snap.Found {
 			writeJSON(w, http.StatusNotFound, peers.Error{Error: "peergroup " + req.Group.String() + " not found"})
 			return
-		case etag != `"`+doc.Revision+`"`:
-			w.Header().Set("ETag", `"`+doc.Revision+`"`)
-			writeJSON(w, http.StatusOK, doc)
+		}
+		view := snap.View(req.Self)
+		if etag != `"`+view.Revision+`"` {
+			writeView(w, r, view)
 			return
 		}
 		if req.Wait > 0 && !parked {
@@ -111,54 +109,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer release()
 			parked = true
 		}
-		select { // unchanged: hold the request until a change or the deadline
-		case <-changed:
+		// Unchanged: hold the request until this pod's view changes or the deadline.
+		wt := h.Notifier.park(req.Group, req.Self, view.Revision, version)
+		select {
+		case <-wt.wake:
+			continue
 		case <-deadline.C:
 			w.Header().Set("ETag", etag)
 			w.WriteHeader(http.StatusNotModified)
-			return
 		case <-h.stopping:
 			w.Header().Set("Retry-After", RetryAfterShutdown)
 			writeJSON(w, http.StatusServiceUnavailable, peers.Error{Error: "the operator is shutting down; retry"})
-			return
 		case <-r.Context().Done():
-			return
 		}
+		h.Notifier.unpark(req.Group, wt)
+		return
 	}
 }
 
-// document returns the pod's view of the group and a channel closed at the
-// group's next change.
-func (h *Handler) document(ctx context.Context, req Request) (peers.Document, <-chan struct{}, bool, error) {
-	watch, version, changed, known := h.Notifier.current(req.Group)
-	if !known {
-		// Only a group that exists gets an entry: any name can be asked for.
-		if err := h.Reader.Get(ctx, req.Group, &v1alpha1.PeerGroup{}); err != nil {
-			return peers.Document{}, nil, false, client.IgnoreNotFound(err)
-		}
-		watch, version, changed = h.Notifier.register(req.Group)
+// writeView answers 200 with the view, gzipped when it is large and the
+// client accepts gzip (Go's client does unless told otherwise).
+func writeView(w http.ResponseWriter, r *http.Request, view View) {
+	body, gzipped := view.Body(acceptsGzip(r.Header.Get("Accept-Encoding")))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", `"`+view.Revision+`"`)
+	w.Header().Set("Vary", "Accept-Encoding")
+	if gzipped {
+		w.Header().Set("Content-Encoding", "gzip")
 	}
-	g, found, err := watch.memoized(version, func() (*Group, bool, error) { return h.build(ctx, req.Group) })
-	if err != nil || !found {
-		return peers.Document{}, changed, found, err
-	}
-	return g.View(req.Self), changed, true, nil
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 }
 
-func (h *Handler) build(ctx context.Context, key types.NamespacedName) (*Group, bool, error) {
-	var pg v1alpha1.PeerGroup
-	if err := h.Reader.Get(ctx, key, &pg); err != nil {
-		if apierrors.IsNotFound(err) {
-			return &Group{}, false, nil
+// acceptsGzip reads Accept-Encoding: gzip listed and not refused with q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			q := strings.ReplaceAll(params, " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
 		}
-		return nil, false, err
 	}
-	_, members, err := ListMembers(ctx, h.Reader, &pg)
-	if err != nil {
-		return nil, false, err
-	}
-	g := Build(&pg, members)
-	return &g, true, nil
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -57,7 +58,7 @@ func newFixture(t *testing.T, g Gomega, ns string, n int, fanOut int32) *fixture
 	pg := &v1alpha1.PeerGroup{ObjectMeta: metav1.ObjectMeta{Name: "mesh", Namespace: ns},
 		Spec: v1alpha1.PeerGroupSpec{Replicas: ptr.To(int32(n)), MaxPeersPerPod: fanOut}}
 	g.Expect(c.Create(ctx, pg)).To(Succeed())
-	f := &fixture{h: &peersapi.Handler{Reader: c, Notifier: peersapi.NewNotifier()}, pg: pg}
+	f := &fixture{h: &peersapi.Handler{Notifier: peersapi.NewNotifier(c)}, pg: pg}
 	f.rs = render.ReplicaSet(pg, testenv.RenderOptions) // as the operator would create it
 	g.Expect(c.Create(ctx, f.rs)).To(Succeed())
 	for i := range n {
@@ -92,7 +93,9 @@ func TestStatusCodes(t *testing.T) {
 	doc, err := peers.Decode([]byte(body))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(doc.Group).To(Equal("codes/mesh"))
-	g.Expect(doc.Peers).To(Equal([]peers.Peer{{Name: "mesh-1", Address: "10.88.0.3:8080"}, {Name: "mesh-2", Address: "10.88.0.4:8080"}}))
+	// A full mesh: one document for the whole group, self included.
+	g.Expect(doc.Peers).To(Equal([]peers.Peer{{Name: "mesh-0", Address: "10.88.0.2:8080", Node: testenv.NodeName},
+		{Name: "mesh-1", Address: "10.88.0.3:8080", Node: testenv.NodeName}, {Name: "mesh-2", Address: "10.88.0.4:8080", Node: testenv.NodeName}}))
 	g.Expect(doc.PingInterval.Duration).To(Equal(time.Minute), "CRD default")
 	g.Expect(resp.Header.Get("ETag")).To(Equal(`"` + doc.Revision + `"`))
 
@@ -172,7 +175,79 @@ func TestLongPoll(t *testing.T) {
 	g.Expect(a.status).To(Equal(200))
 	next, err := peers.Decode([]byte(a.body))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(next.Peers).To(Equal([]peers.Peer{{Name: "mesh-1", Address: "10.88.0.3:8080"}}))
+	g.Expect(next.Peers).To(Equal([]peers.Peer{{Name: "mesh-0", Address: "10.88.0.2:8080", Node: testenv.NodeName},
+		{Name: "mesh-1", Address: "10.88.0.3:8080", Node: testenv.NodeName}}))
 	g.Expect(next.Revision).NotTo(Equal(doc.Revision))
 	t.Logf("long-poll answered %s after the change", a.at.Sub(changed))
+}
+
+// With a fan-out, a change wakes only the long-polls whose own view
+// changed: a pod leaving answers its k ring predecessors (and nobody else),
+// and a write that changes no view (a status update) answers nobody.
+func TestOnlyChangedViewsAreWoken(t *testing.T) {
+	g := NewWithT(t)
+	const k = 2
+	f := newFixture(t, g, "wake", 8, k)
+	key := client.ObjectKeyFromObject(f.pg)
+	views := map[string]peers.Document{}
+	answered := make(chan string, len(f.pods))
+	for _, p := range f.pods {
+		resp, body := f.get(g, "GET", "?self="+p.Name, "")
+		doc, err := peers.Decode([]byte(body))
+		g.Expect(err).NotTo(HaveOccurred())
+		views[p.Name] = doc
+		go func() {
+			resp, _ := f.get(g, "GET", "?self="+p.Name+"&wait=4s", resp.Header.Get("ETag"))
+			if resp.StatusCode == http.StatusOK {
+				answered <- p.Name
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // all parked
+
+	pg := f.pg.DeepCopy()
+	pg.Status.ObservedGeneration = 42
+	g.Expect(env.Client.Status().Update(ctx, pg)).To(Succeed())
+	f.h.Notifier.Notify(key)
+	g.Consistently(answered).WithTimeout(500*time.Millisecond).ShouldNot(Receive(), "a status write wakes nobody")
+
+	leaving := f.pods[5].Name
+	var want []string
+	for name, doc := range views {
+		if slices.ContainsFunc(doc.Peers, func(p peers.Peer) bool { return p.Name == leaving }) {
+			want = append(want, name)
+		}
+	}
+	g.Expect(want).To(HaveLen(k))
+	g.Expect(env.Client.Delete(ctx, f.pods[5])).To(Succeed())
+	f.h.Notifier.Notify(key)
+	var got []string
+	for range k {
+		var name string
+		g.Eventually(answered).WithTimeout(2 * time.Second).Should(Receive(&name))
+		got = append(got, name)
+	}
+	g.Expect(got).To(ConsistOf(want))
+	g.Consistently(answered).WithTimeout(500*time.Millisecond).ShouldNot(Receive(), "nobody else")
+}
+
+// A large document is gzipped for a client that accepts it (Go's does by
+// default, and undoes it), and sent plain to one that does not.
+func TestLargeDocumentsAreGzipped(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, g, "gzip", 80, 0)
+	resp, body := f.get(g, "GET", "", "")
+	g.Expect(resp.Uncompressed).To(BeTrue(), "sent gzipped, undone by the transport")
+	doc, err := peers.Decode([]byte(body))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(doc.Peers).To(HaveLen(80))
+
+	req, _ := http.NewRequest("GET", f.srv.URL+peers.Path(f.pg.Namespace, f.pg.Name), nil)
+	req.Header.Set("Accept-Encoding", "identity")
+	plain, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer plain.Body.Close()
+	g.Expect(plain.Header.Get("Content-Encoding")).To(BeEmpty())
+	g.Expect(plain.ContentLength).To(BeNumerically(">", len(body)/2), "the whole document")
+	t.Logf("%d peers: %d bytes plain", len(doc.Peers), plain.ContentLength)
 }

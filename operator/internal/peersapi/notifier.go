@@ -1,46 +1,61 @@
 package peersapi
 
 import (
+	"context"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 )
 
-// Notifier wakes long-polls when a group's inputs change in the cache. It
-// also memoizes each group's document per change, so a thousand waiting
-// clients woken at once compute it once.
+// Notifier holds, for each group that exists and was asked about, its latest
+// snapshot and the long-polls waiting on it. A change rebuilds the snapshot
+// once and wakes only the waiters whose own view changed; the others stay
+// parked at the cost of one comparison.
 type Notifier struct {
+	reader client.Reader // the manager's cache
+
 	mu     sync.Mutex
 	groups map[types.NamespacedName]*watch
 }
 
 type watch struct {
-	version uint64
-	changed chan struct{} // closed when version moves on
+	key       types.NamespacedName
+	version   uint64 // moves on at every change of the group's inputs
+	deletedRV uint64 // resourceVersion of the last input deleted: a document never orders below it
+	waiters   map[*waiter]struct{}
+	// refreshing: a goroutine is rebuilding the snapshot to wake waiters.
+	refreshing bool
 
-	mu        sync.Mutex // serialises building the memo
-	memo      *Group
-	memoVer   uint64
-	memoFound bool
+	buildMu     sync.Mutex // serialises builds: one per change, however many ask
+	snap        *Snapshot
+	snapVersion uint64
 }
 
-// NewNotifier returns an empty notifier.
-func NewNotifier() *Notifier {
-	return &Notifier{groups: map[types.NamespacedName]*watch{}}
+// waiter is one parked long-poll: woken (wake closed) when the revision of
+// self's view is no longer revision.
+type waiter struct {
+	self, revision string
+	wake           chan struct{}
 }
 
-func (n *Notifier) get(key types.NamespacedName) *watch {
-	w, ok := n.groups[key]
-	if !ok {
-		w = &watch{changed: make(chan struct{})}
-		n.groups[key] = w
-	}
-	return w
+// NewNotifier returns an empty notifier reading groups from reader.
+func NewNotifier(reader client.Reader) *Notifier {
+	return &Notifier{reader: reader, groups: map[types.NamespacedName]*watch{}}
 }
 
-// Notify says something of the group changed. A group nobody has asked
-// about has no entry and nothing to wake.
-func (n *Notifier) Notify(key types.NamespacedName) {
+// Notify says an input of the group changed. A group nobody has asked about
+// has no entry and nothing to do.
+func (n *Notifier) Notify(key types.NamespacedName) { n.changed(key, 0) }
+
+// NotifyDeleted says an input of the group (a pod, a ReplicaSet) was deleted
+// at resourceVersion rv, so later documents order after it.
+func (n *Notifier) NotifyDeleted(key types.NamespacedName, rv uint64) { n.changed(key, rv) }
+
+func (n *Notifier) changed(key types.NamespacedName, deletedRV uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w, ok := n.groups[key]
@@ -48,8 +63,34 @@ func (n *Notifier) Notify(key types.NamespacedName) {
 		return
 	}
 	w.version++
-	close(w.changed)
-	w.changed = make(chan struct{})
+	w.deletedRV = max(w.deletedRV, deletedRV)
+	if len(w.waiters) > 0 && !w.refreshing {
+		w.refreshing = true
+		go n.refresh(w)
+	}
+}
+
+// refresh rebuilds the snapshot and wakes the waiters whose view changed,
+// until the snapshot is current (changes during a build coalesce into one
+// more build).
+func (n *Notifier) refresh(w *watch) {
+	for {
+		snap, version, err := n.snapshotOf(context.Background(), w)
+		n.mu.Lock()
+		for wt := range w.waiters {
+			// A failed build wakes everyone: they answer 503 and retry.
+			if err != nil || !snap.Found || snap.View(wt.self).Revision != wt.revision {
+				close(wt.wake)
+				delete(w.waiters, wt)
+			}
+		}
+		if err != nil || version == w.version || len(w.waiters) == 0 {
+			w.refreshing = false
+			n.mu.Unlock()
+			return
+		}
+		n.mu.Unlock()
+	}
 }
 
 // Len is how many groups the notifier holds: only groups that exist and
@@ -60,46 +101,100 @@ func (n *Notifier) Len() int {
 	return len(n.groups)
 }
 
-// Forget drops a deleted group once its waiters have been woken.
+// Forget drops a deleted group, waking its waiters (they find it gone).
 func (n *Notifier) Forget(key types.NamespacedName) {
-	n.Notify(key)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	delete(n.groups, key)
-}
-
-// current returns the group's watch, its version and the channel closed at
-// the next change, and false when the group has no entry yet. Taken before
-// reading the cache, it cannot miss a change.
-func (n *Notifier) current(key types.NamespacedName) (*watch, uint64, <-chan struct{}, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	w, ok := n.groups[key]
 	if !ok {
-		return nil, 0, nil, false
+		return
 	}
-	return w, w.version, w.changed, true
+	w.version++
+	for wt := range w.waiters {
+		close(wt.wake)
+	}
+	w.waiters = nil
+	delete(n.groups, key)
 }
 
-// register makes an entry for a group that exists, and returns it as current does.
-func (n *Notifier) register(key types.NamespacedName) (*watch, uint64, <-chan struct{}) {
+// Snapshot is the group's current snapshot and its version (for park),
+// built at most once per change. Only a group that exists in the cache gets
+// an entry: any name can be asked for.
+func (n *Notifier) Snapshot(ctx context.Context, key types.NamespacedName) (*Snapshot, uint64, error) {
+	n.mu.Lock()
+	w, ok := n.groups[key]
+	n.mu.Unlock()
+	if !ok {
+		if err := n.reader.Get(ctx, key, &v1alpha1.PeerGroup{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return &Snapshot{}, 0, nil
+			}
+			return nil, 0, err
+		}
+		n.mu.Lock()
+		if w, ok = n.groups[key]; !ok {
+			w = &watch{key: key, waiters: map[*waiter]struct{}{}}
+			n.groups[key] = w
+		}
+		n.mu.Unlock()
+	}
+	return n.snapshotOf(ctx, w)
+}
+
+func (n *Notifier) snapshotOf(ctx context.Context, w *watch) (*Snapshot, uint64, error) {
+	w.buildMu.Lock()
+	defer w.buildMu.Unlock()
+	n.mu.Lock()
+	version, deletedRV := w.version, w.deletedRV // read before the cache: a change during the build is not missed
+	n.mu.Unlock()
+	if w.snap != nil && w.snapVersion == version {
+		return w.snap, version, nil
+	}
+	snap, err := n.build(ctx, w.key)
+	if err != nil {
+		return nil, 0, err
+	}
+	snap.Order = max(snap.Order, deletedRV)
+	w.snap, w.snapVersion = snap, version
+	return snap, version, nil
+}
+
+func (n *Notifier) build(ctx context.Context, key types.NamespacedName) (*Snapshot, error) {
+	var pg v1alpha1.PeerGroup
+	if err := n.reader.Get(ctx, key, &pg); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &Snapshot{}, nil
+		}
+		return nil, err
+	}
+	replicaSets, members, err := ListMembers(ctx, n.reader, &pg)
+	if err != nil {
+		return nil, err
+	}
+	return Build(&pg, replicaSets, members), nil
+}
+
+// park registers a long-poll for self's view at revision, taken from the
+// snapshot of the given version. Its channel is closed when that view
+// changes, at once if the group changed since that snapshot or is gone.
+func (n *Notifier) park(key types.NamespacedName, self, revision string, version uint64) *waiter {
+	wt := &waiter{self: self, revision: revision, wake: make(chan struct{})}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	w := n.get(key)
-	return w, w.version, w.changed
+	w, ok := n.groups[key]
+	if !ok || w.version != version {
+		close(wt.wake)
+		return wt
+	}
+	w.waiters[wt] = struct{}{}
+	return wt
 }
 
-// memoized returns build's result for this version, building it at most once.
-func (w *watch) memoized(version uint64, build func() (*Group, bool, error)) (*Group, bool, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.memo != nil && w.memoVer == version {
-		return w.memo, w.memoFound, nil
+// unpark removes a long-poll that ended without being woken.
+func (n *Notifier) unpark(key types.NamespacedName, wt *waiter) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if w, ok := n.groups[key]; ok {
+		delete(w.waiters, wt)
 	}
-	g, found, err := build()
-	if err != nil {
-		return nil, false, err
-	}
-	w.memo, w.memoVer, w.memoFound = g, version, found
-	return g, found, nil
 }

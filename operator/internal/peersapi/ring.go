@@ -5,40 +5,45 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
-
-	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 )
 
 // Ring orders a group's peers by a hash of their names. With fan-out k each
 // pod pings the k pods that follow it on the ring, so every pod is pinged by
 // exactly k others (when the group has more than k pods), and a pod joining
 // or leaving changes only the lists of its k ring predecessors.
+//
+// The position depends on the name alone, never on the node: any ordering
+// that looked at other pods (to interleave nodes, say) would move many pods
+// when one joins, and lose that locality.
 type Ring []ringEntry
 
 type ringEntry struct {
-	pos  uint64
-	peer peers.Peer
+	pos   uint64
+	name  string
+	index int // into the list the ring was built from
 }
 
-// NewRing places peers on the ring.
-func NewRing(list []peers.Peer) Ring {
-	r := make(Ring, len(list))
-	for i, p := range list {
-		r[i] = ringEntry{position(p.Name), p}
+// NewRing places the named pods on the ring; Successors answers with
+// indices into names.
+func NewRing(names []string) Ring {
+	r := make(Ring, len(names))
+	for i, name := range names {
+		r[i] = ringEntry{position(name), name, i}
 	}
 	slices.SortFunc(r, compareEntries)
 	return r
 }
 
 func compareEntries(a, b ringEntry) int {
-	return cmp.Or(cmp.Compare(a.pos, b.pos), strings.Compare(a.peer.Name, b.peer.Name))
+	return cmp.Or(cmp.Compare(a.pos, b.pos), strings.Compare(a.name, b.name))
 }
 
-// Successors are the k peers after self on the ring, self left out, sorted
-// by name. self need not be on the ring (a pod not yet Ready): its place is
-// where its name hashes to. k <= 0, or k at least the other peers, gives them all.
-func (r Ring) Successors(self string, k int) []peers.Peer {
-	start, onRing := slices.BinarySearchFunc(r, ringEntry{position(self), peers.Peer{Name: self}}, compareEntries)
+// Successors are the indices of the k pods after self on the ring, self left
+// out, in ascending order. self need not be on the ring (a pod not yet Ready):
+// its place is where its name hashes to. k <= 0, or k at least the other
+// pods, gives them all.
+func (r Ring) Successors(self string, k int) []int {
+	start, onRing := slices.BinarySearchFunc(r, ringEntry{pos: position(self), name: self}, compareEntries)
 	others := len(r)
 	if onRing {
 		others--
@@ -46,13 +51,13 @@ func (r Ring) Successors(self string, k int) []peers.Peer {
 	if k <= 0 || k > others {
 		k = others
 	}
-	out := make([]peers.Peer, 0, k)
+	out := make([]int, 0, k)
 	for i := start; len(out) < k; i++ {
-		if e := r[i%len(r)]; e.peer.Name != self {
-			out = append(out, e.peer)
+		if e := r[i%len(r)]; e.name != self {
+			out = append(out, e.index)
 		}
 	}
-	slices.SortFunc(out, func(a, b peers.Peer) int { return strings.Compare(a.Name, b.Name) })
+	slices.Sort(out)
 	return out
 }
 

@@ -1,55 +1,55 @@
 package peersapi
 
 import (
-	"fmt"
 	"slices"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 )
 
-func pods(n int) []peers.Peer {
-	out := make([]peers.Peer, n)
-	for i := range out {
-		out[i] = peers.Peer{Name: fmt.Sprintf("mesh-7d9f-%05d", i), Address: fmt.Sprintf("10.88.%d.%d:8080", i/250, i%250)}
+func names(list []corev1.Pod) []string {
+	out := make([]string, len(list))
+	for i, p := range list {
+		out[i] = p.Name
 	}
 	return out
 }
 
 func TestRingWithoutFanOutGivesEveryOther(t *testing.T) {
-	r := NewRing(pods(5))
+	r := NewRing(names(readyPods(5)))
 	for _, k := range []int{0, -1, 4, 9} {
-		got := r.Successors("mesh-7d9f-00002", k)
-		if len(got) != 4 || slices.ContainsFunc(got, func(p peers.Peer) bool { return p.Name == "mesh-7d9f-00002" }) {
+		if got := r.Successors("mesh-7d9f-00002", k); !slices.Equal(got, []int{0, 1, 3, 4}) {
 			t.Fatalf("k=%d gave %v", k, got)
 		}
 	}
 }
 
-// Every pod gets k distinct peers, never itself, deterministically, and is
-// pinged by exactly k others, at every group size from k+1 up.
+// Every pod gets k distinct peers besides itself, deterministically, and is
+// pinged by exactly k others, at every group size from k+1 up (at k+1 the
+// fan-out is the full mesh, whose one document lists self too).
 func TestRingGivesEveryPodExactlyKPingers(t *testing.T) {
 	for _, k := range []int{1, 3, 5, 10} {
 		for _, n := range []int{k + 1, k + 2, 2 * k, 50, 333, 1000} {
-			g := Group{Doc: peers.Document{Peers: pods(n)}, MaxPeers: k}
-			g.ring = NewRing(g.Doc.Peers)
+			s := Build(group(int32(k)), nil, readyPods(n))
 			pingers := map[string]int{}
-			for _, self := range g.Doc.Peers {
-				view := g.View(self.Name)
-				if len(view.Peers) != k {
-					t.Fatalf("k=%d n=%d: %s got %d peers", k, n, self.Name, len(view.Peers))
+			for _, self := range s.Peers() {
+				view := slices.DeleteFunc(s.View(self.Name).Document().Peers, func(p peers.Peer) bool { return p.Name == self.Name })
+				if len(view) != k {
+					t.Fatalf("k=%d n=%d: %s got %d peers", k, n, self.Name, len(view))
 				}
-				for i, p := range view.Peers {
-					if p.Name == self.Name || (i > 0 && view.Peers[i-1].Name == p.Name) {
-						t.Fatalf("k=%d n=%d: %s got itself or a duplicate: %v", k, n, self.Name, view.Peers)
+				for i, p := range view {
+					if p.Name == self.Name || (i > 0 && view[i-1].Name == p.Name) {
+						t.Fatalf("k=%d n=%d: %s got itself or a duplicate: %v", k, n, self.Name, view)
 					}
 					pingers[p.Name]++
 				}
-				if again := g.View(self.Name); !slices.Equal(again.Peers, view.Peers) {
+				if again := s.View(self.Name); again.Revision != s.View(self.Name).Revision {
 					t.Fatalf("not deterministic for %s", self.Name)
 				}
 			}
-			for _, p := range g.Doc.Peers {
+			for _, p := range s.Peers() {
 				if pingers[p.Name] != k {
 					t.Fatalf("k=%d n=%d: %s is pinged by %d, want exactly %d", k, n, p.Name, pingers[p.Name], k)
 				}
@@ -63,53 +63,44 @@ func TestRingGivesEveryPodExactlyKPingers(t *testing.T) {
 // k pods that now ping it.
 func TestRingChangesOnlyThePredecessorsLists(t *testing.T) {
 	const k = 4
-	all := pods(200)
+	all := names(readyPods(200))
 	leaving := all[77]
 	without := slices.Delete(slices.Clone(all), 77, 78)
 	before, after := NewRing(all), NewRing(without)
+	at := func(list []string, indices []int) []string {
+		out := []string{}
+		for _, i := range indices {
+			out = append(out, list[i])
+		}
+		return out
+	}
 	var changed, pingedIt []string
 	for _, self := range without {
-		b, a := before.Successors(self.Name, k), after.Successors(self.Name, k)
+		b, a := at(all, before.Successors(self, k)), at(without, after.Successors(self, k))
 		if !slices.Equal(b, a) {
-			changed = append(changed, self.Name)
+			changed = append(changed, self)
 		}
 		if slices.Contains(b, leaving) {
-			pingedIt = append(pingedIt, self.Name)
+			pingedIt = append(pingedIt, self)
 		}
 	}
 	if len(pingedIt) != k || !slices.Equal(changed, pingedIt) {
-		t.Fatalf("leave: %d lists changed %v, want exactly the %d that pinged %s %v", len(changed), changed, k, leaving.Name, pingedIt)
-	}
-	// Joining is the same move backwards.
-	changed = changed[:0]
-	for _, self := range without {
-		if !slices.Equal(after.Successors(self.Name, k), before.Successors(self.Name, k)) {
-			changed = append(changed, self.Name)
-		}
-	}
-	if !slices.Equal(changed, pingedIt) {
-		t.Fatalf("join: lists changed %v, want %v", changed, pingedIt)
+		t.Fatalf("leave: %d lists changed %v, want exactly the %d that pinged %s %v", len(changed), changed, k, leaving, pingedIt)
 	}
 }
 
 // A pod not on the ring yet (not Ready) gets the k pods after where its name
-// hashes, and is not among them.
-func TestRingServesAPodThatIsNotOnIt(t *testing.T) {
-	r := NewRing(pods(10))
-	got := r.Successors("newcomer", 3)
-	if len(got) != 3 {
-		t.Fatalf("got %v", got)
-	}
-}
-
-// A pod that is not listed yet gets k peers too, at the edge where k equals
-// the listed pods' count minus one.
+// hashes, and a listed pod k too, at the edge where k equals the listed
+// pods' count minus one.
 func TestViewOfAnUnlistedPodHasKPeers(t *testing.T) {
-	g := Group{Doc: peers.Document{Peers: pods(5)}, MaxPeers: 4}
-	if got := g.View("newcomer").Peers; len(got) != 4 {
+	s := Build(group(4), nil, readyPods(5))
+	if got := s.View("newcomer").Document().Peers; len(got) != 4 {
 		t.Fatalf("got %d peers, want 4: %v", len(got), got)
 	}
-	if got := g.View("mesh-7d9f-00001").Peers; len(got) != 4 {
-		t.Fatalf("a listed pod got %d peers, want 4", len(got))
+	if got := s.View("mesh-7d9f-00001").Document().Peers; len(got) != 5 {
+		t.Fatalf("a listed pod with k = the others got %d peers, want the full mesh of 5", len(got))
+	}
+	if got := Build(group(3), nil, readyPods(5)).View("mesh-7d9f-00001").Document().Peers; len(got) != 3 {
+		t.Fatalf("got %d peers, want 3", len(got))
 	}
 }

@@ -3,6 +3,7 @@ package peersapi
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -33,11 +35,11 @@ type Server struct {
 
 // NewServer wires a handler to the cache and its informers' events.
 func NewServer(ctx context.Context, addr string, c cache.Cache) (*Server, error) {
-	n := NewNotifier()
+	n := NewNotifier(c)
 	if err := Watch(ctx, c, n); err != nil {
 		return nil, err
 	}
-	return &Server{Addr: addr, Handler: &Handler{Reader: c, Notifier: n, stopping: make(chan struct{})}}, nil
+	return &Server{Addr: addr, Handler: &Handler{Notifier: n, stopping: make(chan struct{})}}, nil
 }
 
 // Ready is a readiness check: the peers API is listening and not stopping.
@@ -48,40 +50,18 @@ func (s *Server) Ready(*http.Request) error {
 	return nil
 }
 
-// Watch makes every PeerGroup and server-pod event in the cache notify n.
+// Watch feeds n the informer events that can change a group's documents:
+// a PeerGroup's spec, a member pod's address, readiness, node or owner, a
+// ReplicaSet's owner. Status writes (the operator's own included) and other
+// updates are dropped here, before they cost a rebuild.
 func Watch(ctx context.Context, c cache.Cache, n *Notifier) error {
-	onEvent := func(keyOf func(client.Object) (types.NamespacedName, bool), gone func(types.NamespacedName)) toolscache.ResourceEventHandlerFuncs {
-		handle := func(obj any, deleted bool) {
-			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			o, ok := obj.(client.Object)
-			if !ok {
-				return
-			}
-			if key, ok := keyOf(o); ok {
-				if deleted && gone != nil {
-					gone(key)
-				} else {
-					n.Notify(key)
-				}
-			}
-		}
-		return toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { handle(obj, false) },
-			UpdateFunc: func(_, obj any) { handle(obj, false) },
-			DeleteFunc: func(obj any) { handle(obj, true) },
-		}
-	}
-	groupKey := func(o client.Object) (types.NamespacedName, bool) { return client.ObjectKeyFromObject(o), true }
-	podKey := func(o client.Object) (types.NamespacedName, bool) { return render.GroupOf(o) }
 	for _, w := range []struct {
 		obj     client.Object
-		handler toolscache.ResourceEventHandlerFuncs
+		handler toolscache.ResourceEventHandler
 	}{
-		{&v1alpha1.PeerGroup{}, onEvent(groupKey, n.Forget)},
-		{&corev1.Pod{}, onEvent(podKey, nil)},
-		{&appsv1.ReplicaSet{}, onEvent(podKey, nil)}, // membership follows the group's ReplicaSets
+		{&v1alpha1.PeerGroup{}, events(groupKey, func(old, obj client.Object) bool { return old.GetGeneration() != obj.GetGeneration() }, n, n.Forget)},
+		{&corev1.Pod{}, events(memberKey, podInputsChanged, n, nil)},
+		{&appsv1.ReplicaSet{}, events(memberKey, ownerChanged, n, nil)}, // membership follows the group's ReplicaSets
 	} {
 		inf, err := c.GetInformer(ctx, w.obj)
 		if err != nil {
@@ -92,6 +72,71 @@ func Watch(ctx context.Context, c cache.Cache, n *Notifier) error {
 		}
 	}
 	return nil
+}
+
+func memberKey(o client.Object) (types.NamespacedName, bool) { return render.GroupOf(o) }
+
+func groupKey(o client.Object) (types.NamespacedName, bool) {
+	return client.ObjectKeyFromObject(o), true
+}
+
+// events turns informer events into notifications for the group keyOf
+// names. relevant filters updates; gone, if set, replaces the delete
+// notification (the group itself went).
+func events(keyOf func(client.Object) (types.NamespacedName, bool), relevant func(old, obj client.Object) bool,
+	n *Notifier, gone func(types.NamespacedName)) toolscache.ResourceEventHandlerFuncs {
+	object := func(obj any) client.Object {
+		if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		o, _ := obj.(client.Object)
+		return o
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if o := object(obj); o != nil {
+				if key, ok := keyOf(o); ok {
+					n.Notify(key)
+				}
+			}
+		},
+		UpdateFunc: func(oldObj, obj any) {
+			old, o := object(oldObj), object(obj)
+			if old == nil || o == nil {
+				return
+			}
+			if key, ok := keyOf(o); ok && relevant(old, o) {
+				n.Notify(key)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			o := object(obj)
+			if o == nil {
+				return
+			}
+			if key, ok := keyOf(o); ok {
+				if gone != nil {
+					gone(key)
+				} else {
+					n.NotifyDeleted(key, resourceVersion(o))
+				}
+			}
+		},
+	}
+}
+
+// podInputsChanged: did anything a document reads from the pod change?
+func podInputsChanged(oldObj, obj client.Object) bool {
+	old, pod := oldObj.(*corev1.Pod), obj.(*corev1.Pod)
+	oldAddress, oldOK := Address(old, 0)
+	address, ok := Address(pod, 0)
+	return oldAddress != address || oldOK != ok || old.Spec.NodeName != pod.Spec.NodeName || ownerChanged(old, pod)
+}
+
+// ownerChanged: a change of controller or labels can change membership.
+func ownerChanged(old, obj client.Object) bool {
+	a, b := metav1.GetControllerOfNoCopy(old), metav1.GetControllerOfNoCopy(obj)
+	return (a == nil) != (b == nil) || (a != nil && a.UID != b.UID) || !maps.Equal(old.GetLabels(), obj.GetLabels())
 }
 
 // Start serves until ctx ends (manager.Runnable).

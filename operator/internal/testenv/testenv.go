@@ -168,6 +168,9 @@ func logLevel() zapcore.Level {
 	return zapcore.ErrorLevel
 }
 
+// NodeName is the node ReadyPod puts its pods on.
+const NodeName = "envtest-node"
+
 // ReadyPod does what the ReplicaSet controller and kubelet would (envtest
 // has neither): a pod from rs's template, controlled by rs, Running and Ready
 // with ip. An empty name is generated from the ReplicaSet's.
@@ -181,6 +184,7 @@ func ReadyPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name,
 		},
 		Spec: rs.Spec.Template.Spec,
 	}
+	pod.Spec.NodeName = NodeName // as if scheduled: there is no scheduler here
 	if name == "" {
 		pod.GenerateName = rs.Name + "-"
 	}

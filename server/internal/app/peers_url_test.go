@@ -31,27 +31,27 @@ func TestPeersURLChangesAreAppliedInPlace(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	p1, p2, p3 := startPeer(t, "p1"), startPeer(t, "p2"), startPeer(t, "p3")
-	ep := newEndpoint(t, document("r1", 300*time.Millisecond, p1, p2))
+	ep := newEndpoint(t, document("r1", 2*time.Second, p1, p2))
 	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/v1/namespaces/test/peergroups/mesh/peers"}, nil)
 
-	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
-	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(4 * time.Second).Should(BeNumerically(">=", 1))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(4 * time.Second).Should(BeNumerically(">=", 1))
 	resp, err := http.Get("http://" + s.addr + "/readyz")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 
-	ep.update(func(e *endpoint) { e.doc = document("r2", 200*time.Millisecond, p1, p3) })
+	ep.update(func(e *endpoint) { e.doc = document("r2", time.Second, p1, p3) })
 	changedAt := time.Now()
 	g.Eventually(func() int { return s.log.count("now pinging p3 ") }).WithTimeout(time.Second).Should(Equal(1), "p3 added within 1s")
 	g.Eventually(func() int { return s.log.count("stopped pinging p2 ") }).WithTimeout(time.Second).Should(Equal(1), "p2 removed within 1s")
 	t.Logf("change applied %s after the document changed", time.Since(changedAt))
 
-	g.Eventually(func() int { return s.log.count(pongPrefix("p3")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 2))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p3")) }).WithTimeout(4 * time.Second).Should(BeNumerically(">=", 2))
 	p2Pongs := s.log.count(pongPrefix("p2"))
 	p1Pongs := s.log.count(pongPrefix("p1"))
-	time.Sleep(time.Second)
+	time.Sleep(3500 * time.Millisecond)
 	g.Expect(s.log.count(pongPrefix("p2"))).To(Equal(p2Pongs), "p2 still pinged after removal")
-	g.Expect(s.log.count(pongPrefix("p1"))).To(BeNumerically(">=", p1Pongs+3), "p1 not pinged at the new 200ms interval")
+	g.Expect(s.log.count(pongPrefix("p1"))).To(BeNumerically(">=", p1Pongs+3), "p1 not pinged at the new 1s interval (was 2s)")
 	g.Expect(s.log.count("now pinging p1 ")).To(Equal(1), "p1's loop was restarted")
 	g.Expect(s.log.count("stopped pinging p1 ")).To(BeZero())
 
@@ -70,14 +70,14 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	p1, p2 := startPeer(t, "p1"), startPeer(t, "p2")
-	ep := newEndpoint(t, document("r1", 200*time.Millisecond, p1))
+	ep := newEndpoint(t, document("r1", time.Second, p1))
 	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/peers"}, nil)
 	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 
 	stillPinging := func(why string) {
 		before := s.log.count(pongPrefix("p1"))
-		g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(2*time.Second).
-			Should(BeNumerically(">=", before+3), "pinging stopped while the endpoint %s", why)
+		g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3500*time.Millisecond).
+			Should(BeNumerically(">=", before+2), "pinging stopped while the endpoint %s", why)
 	}
 	failures := func() int { return s.log.count("peers endpoint failed") }
 
@@ -103,7 +103,7 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 
 	// Back on the same address with a new document: it is applied once the
 	// backoff (up to 30s +25%) lets the poller try again.
-	ep.update(func(e *endpoint) { e.mode, e.doc = "ok", document("r2", 200*time.Millisecond, p1, p2) })
+	ep.update(func(e *endpoint) { e.mode, e.doc = "ok", document("r2", time.Second, p1, p2) })
 	ln, err := net.Listen("tcp", addr)
 	g.Expect(err).NotTo(HaveOccurred())
 	back := &http.Server{Handler: http.HandlerFunc(ep.serve)}
@@ -121,7 +121,7 @@ func TestRetryAfterIsRoutine(t *testing.T) {
 	t.Parallel()
 	g := NewWithT(t)
 	p1, p2 := startPeer(t, "p1"), startPeer(t, "p2")
-	ep := newEndpoint(t, document("r1", 200*time.Millisecond, p1))
+	ep := newEndpoint(t, document("r1", time.Second, p1))
 	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/peers"}, nil)
 	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 
@@ -131,9 +131,9 @@ func TestRetryAfterIsRoutine(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	g.Expect(ep.requestCount()-requests).To(BeNumerically("<=", 3), "Retry-After: 1 was not honoured")
 	before := s.log.count(pongPrefix("p1"))
-	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(2 * time.Second).Should(BeNumerically(">", before))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">", before))
 
-	ep.update(func(e *endpoint) { e.mode, e.doc = "ok", document("r2", 200*time.Millisecond, p1, p2) })
+	ep.update(func(e *endpoint) { e.mode, e.doc = "ok", document("r2", time.Second, p1, p2) })
 	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(5 * time.Second).Should(BeNumerically(">=", 1))
 	g.Expect(s.log.errors()).To(BeZero(), "a routine retry was logged as an error:\n%s", strings.Join(s.log.messages(), "\n"))
 	g.Expect(s.log.count("peers endpoint failed")).To(BeZero())
@@ -154,4 +154,31 @@ func TestNewPeerIsPingedSoon(t *testing.T) {
 	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(mesh.NewPeerSpread+2*time.Second).
 		Should(Equal(1), "a new peer must be pinged within %s at a 60s interval", mesh.NewPeerSpread)
 	t.Logf("new peer pinged %s after it appeared", time.Since(added).Round(time.Millisecond))
+}
+
+// Documents carry an order; after a reconnect to an operator replica whose
+// cache is behind, an older document is ignored and the newer set stays.
+func TestAnOlderDocumentIsIgnored(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	p1, p2, p3 := startPeer(t, "p1"), startPeer(t, "p2"), startPeer(t, "p3")
+	newer := document("r2", time.Second, p1, p2)
+	newer.Order = 200
+	ep := newEndpoint(t, newer)
+	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/peers"}, nil)
+	g.Eventually(func() int { return s.log.count("now pinging p2 ") }).WithTimeout(3 * time.Second).Should(Equal(1))
+
+	older := document("r1", time.Second, p1)
+	older.Order = 150
+	ep.update(func(e *endpoint) { e.doc = older })
+	g.Eventually(func() int { return s.log.count("ignoring an older peers document") }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+	before := s.log.count(pongPrefix("p2"))
+	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">", before), "the newer set stays")
+	g.Expect(s.log.count("stopped pinging p2 ")).To(BeZero())
+
+	newest := document("r3", time.Second, p1, p3)
+	newest.Order = 201
+	ep.update(func(e *endpoint) { e.doc = newest })
+	g.Eventually(func() int { return s.log.count("now pinging p3 ") }).WithTimeout(3 * time.Second).Should(Equal(1))
+	g.Expect(s.log.count("stopped pinging p2 ")).To(Equal(1))
 }

@@ -53,6 +53,8 @@ func (p *Poller) Run(ctx context.Context) {
 	p.client = &http.Client{Timeout: p.Wait + 15*time.Second}
 	var (
 		revision string
+		order    uint64 // of the applied document
+		ignored  string // the last older revision ignored, logged once
 		failures int
 		lastErr  string
 	)
@@ -83,11 +85,22 @@ func (p *Poller) Run(ctx context.Context) {
 			failures, lastErr = 0, ""
 		}
 		p.Metrics.LastConfigFetch.SetToCurrentTime()
+		if changed && doc.Order < order {
+			// An operator replica whose cache is behind: keep the newer set
+			// and poll again (no If-None-Match match, so not too eagerly).
+			if doc.Revision != ignored {
+				p.Log.Info(fmt.Sprintf("ignoring an older peers document %s (order %d < %d)", doc.Revision, doc.Order, order),
+					"revision", doc.Revision, "order", doc.Order, "applied_order", order)
+				ignored = doc.Revision
+			}
+			changed = false
+		}
 		if changed {
+			order = doc.Order
 			revision = doc.Revision
 			p.Metrics.SetRevision(revision)
 			p.Log.Info(fmt.Sprintf("peers document %s: %d peers, interval %s, timeout %s", revision, len(doc.Peers), doc.PingInterval, doc.PingTimeout),
-				"revision", revision, "group", doc.Group, "peers", len(doc.Peers))
+				"revision", revision, "order", order, "group", doc.Group, "peers", len(doc.Peers))
 			p.Apply(doc)
 		} else if time.Since(start) < minPollSpacing {
 			sleep(ctx, minPollSpacing)
