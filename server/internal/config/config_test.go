@@ -69,7 +69,7 @@ func TestLoadRejects(t *testing.T) {
 		{"port too big", []string{"PEERS=a:1", "PORT=65536"}, `invalid PORT="65536": want a port number 1-65535`},
 		{"peer without port", []string{"PEERS=a:1,b"}, `invalid PEERS="a:1,b": want a comma-separated list of host:port (address "b" is not host:port)`},
 		{"peer port out of range", []string{"PEERS=a:70000"}, `address "a:70000" has port "70000", want 1-65535`},
-		{"peer without host", []string{"PEERS=:80"}, `address ":80" has no valid host`},
+		{"peer without host", []string{"PEERS=:80"}, `address ":80": host is neither an IP address nor a DNS name`},
 		{"empty entry", []string{"PEERS=a:1,,b:2"}, `invalid PEERS="a:1,,b:2"`},
 		{"duplicate peer", []string{"PEERS=a:1,a:1"}, `address "a:1" appears twice`},
 		{"neither source", nil, `invalid PEERS/PEERS_URL="": want exactly one of PEERS`},
