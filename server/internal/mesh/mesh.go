@@ -1,13 +1,17 @@
 // Package mesh pings a set of peers, each on its own jittered schedule, and
-// reconciles the running loops against the desired set without disturbing
-// the peers that stay.
+// reconciles the schedule against the desired set without disturbing the
+// peers that stay.
+//
+// One scheduler goroutine keeps every peer in a heap ordered by its next
+// ping and starts a goroutine per ping only when one is due, so an idle
+// mesh of 1,000 peers costs 1,000 heap entries, not 1,000 goroutines.
 package mesh
 
 import (
+	"container/heap"
 	"context"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -16,62 +20,59 @@ import (
 	"github.com/simulated-peering/simulated-peering/server/internal/metrics"
 )
 
-// Settings are the schedule every loop follows.
+// Settings are the schedule every peer follows.
 type Settings struct {
 	Interval, Timeout time.Duration
 }
 
-// Mesh owns one goroutine per peer.
+// Mesh schedules the pings to every peer.
 type Mesh struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
-	client  *http.Client
+	pinger  *Pinger
 	isSelf  func(peers.Peer) bool
 
 	mu       sync.Mutex
 	ctx      context.Context
 	settings Settings
-	changed  chan struct{} // closed (and replaced) when settings change
-	running  map[string]*loop
-	wg       sync.WaitGroup
+	targets  map[string]*target // by peer name
+	due      schedule           // targets not in flight, soonest first
+	wake     chan struct{}      // nudges the scheduler after a change
+	pings    sync.WaitGroup     // in-flight pings and the scheduler
 	// applied: the first peer set has been applied; peers that come later
 	// are new pods, checked soon (see firstPingWithin).
 	applied bool
 }
 
-type loop struct {
+// target is one peer's place in the schedule.
+type target struct {
 	peer   peers.Peer
-	cancel context.CancelFunc
+	next   time.Time
+	index  int // in the heap; -1 while a ping is in flight
+	ctx    context.Context
+	cancel context.CancelFunc // when the peer leaves: aborts its ping
 }
 
-// New returns a mesh whose loops live until ctx ends. isSelf filters the
-// server itself out of every peer set.
+// New returns a mesh that pings until ctx ends. isSelf filters the server
+// itself out of every peer set.
 func New(ctx context.Context, log *slog.Logger, m *metrics.Metrics, isSelf func(peers.Peer) bool) *Mesh {
-	return &Mesh{
+	ms := &Mesh{
 		log:     log,
 		metrics: m,
 		isSelf:  isSelf,
-		client:  NewClient(),
+		pinger:  NewPinger(),
 		ctx:     ctx,
-		changed: make(chan struct{}),
-		running: map[string]*loop{},
+		targets: map[string]*target{},
+		wake:    make(chan struct{}, 1),
 	}
+	ms.pings.Add(1)
+	go ms.schedule()
+	return ms
 }
 
-// NewClient is the one keep-alive client all loops share. The per-ping
-// timeout is a context deadline, so it can change without a new client.
-func NewClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 0 // no global cap: one idle connection per peer
-	t.MaxIdleConnsPerHost = 2
-	t.IdleConnTimeout = 15 * time.Minute // outlive the longest sensible interval
-	// A pong is ~150 bytes: 4 KiB buffers per kept-alive peer would be most
-	// of the heap with 1,000 peers.
-	t.ReadBufferSize, t.WriteBufferSize = 512, 512
-	return &http.Client{Transport: t}
-}
-
-// Apply makes the running loops match settings and desired, in place.
+// Apply makes the schedule match settings and desired, in place: peers that
+// stay keep their place, new peers get a first ping soon, a settings change
+// re-staggers everyone into the new interval.
 func (m *Mesh) Apply(s Settings, desired []peers.Peer) {
 	desired = slices.DeleteFunc(slices.Clone(desired), m.isSelf)
 	m.mu.Lock()
@@ -79,19 +80,27 @@ func (m *Mesh) Apply(s Settings, desired []peers.Peer) {
 	if m.ctx.Err() != nil {
 		return
 	}
+	now := time.Now()
 	if s != m.settings {
 		m.settings = s
-		close(m.changed)
-		m.changed = make(chan struct{})
+		for _, t := range m.due {
+			t.next = now.Add(stagger(s.Interval))
+		}
+		heap.Init(&m.due)
 	}
-	current := make(map[string]peers.Peer, len(m.running))
-	for name, l := range m.running {
-		current[name] = l.peer
+	current := make(map[string]peers.Peer, len(m.targets))
+	for name, t := range m.targets {
+		current[name] = t.peer
 	}
 	start, stop := Diff(current, desired)
 	for _, p := range stop {
-		m.running[p.Name].cancel()
-		delete(m.running, p.Name)
+		t := m.targets[p.Name]
+		t.cancel()
+		if t.index >= 0 {
+			heap.Remove(&m.due, t.index)
+		}
+		delete(m.targets, p.Name)
+		m.pinger.Forget(p.Address)
 		m.metrics.ForgetPeer(p.Name)
 		m.log.Info("stopped pinging "+p.Name+" ("+p.Address+")", "peer", p.Name, "address", p.Address)
 	}
@@ -99,28 +108,84 @@ func (m *Mesh) Apply(s Settings, desired []peers.Peer) {
 	m.applied = true
 	for _, p := range start {
 		ctx, cancel := context.WithCancel(m.ctx)
-		m.running[p.Name] = &loop{peer: p, cancel: cancel}
-		m.wg.Add(1)
-		go m.run(ctx, p, spread)
+		t := &target{peer: p, next: now.Add(stagger(spread)), ctx: ctx, cancel: cancel}
+		m.targets[p.Name] = t
+		heap.Push(&m.due, t)
 		m.log.Info("now pinging "+p.Name+" ("+p.Address+")", "peer", p.Name, "address", p.Address, "interval", s.Interval)
 	}
-	m.metrics.Peers.Set(float64(len(m.running)))
+	m.metrics.Peers.Set(float64(len(m.targets)))
+	m.nudge()
 }
 
-// Wait blocks until every loop has stopped (after the context ends).
-func (m *Mesh) Wait() { m.wg.Wait() }
+func (m *Mesh) nudge() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
 
-func (m *Mesh) current() (Settings, <-chan struct{}) {
+// Wait blocks until the scheduler and every ping have stopped (after the
+// context ends).
+func (m *Mesh) Wait() { m.pings.Wait() }
+
+// schedule starts each ping when it is due.
+func (m *Mesh) schedule() {
+	defer m.pings.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		now := time.Now()
+		for len(m.due) > 0 && !m.due[0].next.After(now) {
+			t := heap.Pop(&m.due).(*target)
+			m.pings.Add(1)
+			go m.ping(t, m.settings.Timeout)
+		}
+		wait := time.Hour
+		if len(m.due) > 0 {
+			wait = m.due[0].next.Sub(now)
+		}
+		m.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-m.ctx.Done():
+			m.closeAll()
+			return
+		case <-m.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func (m *Mesh) closeAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.settings, m.changed
+	for _, t := range m.targets {
+		t.cancel()
+	}
+	m.pinger.CloseIdle()
+}
+
+// ping runs one ping, then puts the peer back in the schedule one interval
+// (±10%) later, unless it left meanwhile.
+func (m *Mesh) ping(t *target, timeout time.Duration) {
+	defer m.pings.Done()
+	m.record(t.ctx, t.peer, m.pinger.Ping(t.ctx, t.peer.Address, timeout))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t.ctx.Err() != nil {
+		return
+	}
+	t.next = time.Now().Add(jitter(m.settings.Interval))
+	heap.Push(&m.due, t)
+	m.nudge()
 }
 
 // NewPeerSpread bounds the first ping to a peer that appears after the first
 // peer set: a new pod is checked within seconds, even at a 60s interval.
 const NewPeerSpread = 5 * time.Second
 
-// firstPingWithin is the window a new loop's first ping falls in: a whole
+// firstPingWithin is the window a new peer's first ping falls in: a whole
 // interval for the first peer set (a restarting mesh must not ping in
 // lockstep), at most NewPeerSpread for peers that come later.
 func firstPingWithin(interval time.Duration, firstSet bool) time.Duration {
@@ -130,33 +195,33 @@ func firstPingWithin(interval time.Duration, firstSet bool) time.Duration {
 	return min(interval, NewPeerSpread)
 }
 
-// run pings one peer until ctx ends: first after a random stagger within
-// spread, then every interval ±10%, so a mesh never pings in lockstep. A
-// settings change re-staggers the loop into the new interval at once.
-func (m *Mesh) run(ctx context.Context, p peers.Peer, spread time.Duration) {
-	defer m.wg.Done()
-	s, changed := m.current()
-	timer := time.NewTimer(stagger(spread))
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			s, changed = m.current()
-			timer.Reset(stagger(s.Interval))
-		case <-timer.C:
-			m.ping(ctx, p, s.Timeout)
-			s, changed = m.current()
-			timer.Reset(jitter(s.Interval))
-		}
-	}
-}
-
 func stagger(interval time.Duration) time.Duration {
 	return rand.N(interval)
 }
 
 func jitter(interval time.Duration) time.Duration {
 	return interval*9/10 + rand.N(interval/5+1)
+}
+
+// schedule is a min-heap of targets by next ping (container/heap).
+type schedule []*target
+
+func (s schedule) Len() int           { return len(s) }
+func (s schedule) Less(i, j int) bool { return s[i].next.Before(s[j].next) }
+func (s schedule) Swap(i, j int) {
+	s[i], s[j] = s[j], s[i]
+	s[i].index, s[j].index = i, j
+}
+func (s *schedule) Push(x any) {
+	t := x.(*target)
+	t.index = len(*s)
+	*s = append(*s, t)
+}
+func (s *schedule) Pop() any {
+	old := *s
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*s = old[:len(old)-1]
+	t.index = -1
+	return t
 }

@@ -1,12 +1,14 @@
 package mesh
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,24 +26,85 @@ type Result struct {
 	Err       error
 }
 
+// Pinger sends GET /ping and keeps at most one idle connection per peer for
+// the next ping. net/http's Transport would hold two goroutines per idle
+// connection (2,000 for 1,000 peers, most of a server's memory); an idle
+// connection here is a socket and a small buffer, and no goroutine. Requests
+// are written and responses parsed by net/http.
+type Pinger struct {
+	mu     sync.Mutex
+	idle   map[string]*conn // by address
+	dialer net.Dialer
+}
+
+type conn struct {
+	net.Conn
+	r         *bufio.Reader
+	idleSince time.Time
+}
+
+// maxIdle: a connection idle longer is not reused (the peer's server closes
+// idle connections after 20 minutes; this stays well inside that).
+const maxIdle = 10 * time.Minute
+
+// NewPinger returns a pinger with no connections.
+func NewPinger() *Pinger { return &Pinger{idle: map[string]*conn{}} }
+
 // Ping sends one GET /ping to address and classifies the answer. Only a 200
-// with the body exactly "pong\n" is a success.
-func Ping(ctx context.Context, client *http.Client, address string, timeout time.Duration) Result {
+// with the body exactly "pong\n" is a success. The RTT includes the TCP
+// handshake when there was no idle connection to reuse.
+func (p *Pinger) Ping(ctx context.Context, address string, timeout time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+"/ping", nil)
-	if err != nil {
-		return Result{Outcome: metrics.Unreachable, Err: err}
-	}
 	start := time.Now()
-	resp, err := client.Do(req)
+	c := p.take(address)
+	if c != nil {
+		r, retry := p.roundTrip(ctx, c, address, start)
+		if !retry {
+			return r
+		}
+		start = time.Now() // the peer closed an idle connection: try once on a new one
+	}
+	nc, err := p.dialer.DialContext(ctx, "tcp", address)
 	if err != nil {
 		return Result{Outcome: classify(err), Err: err}
 	}
+	r, _ := p.roundTrip(ctx, &conn{Conn: nc, r: bufio.NewReaderSize(nc, 512)}, address, start)
+	return r
+}
+
+// roundTrip does one request on c. retry: c was reused and failed before
+// any byte of an answer, the way a connection the peer closed fails.
+func (p *Pinger) roundTrip(ctx context.Context, c *conn, address string, start time.Time) (r Result, retry bool) {
+	reused := !c.idleSince.IsZero()
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) }) // the peer left mid-ping
+	defer stop()
+	keep := false
+	defer func() {
+		if keep {
+			p.put(address, c)
+		} else {
+			c.Close()
+		}
+	}()
+	if _, err := io.WriteString(c, "GET /ping HTTP/1.1\r\nHost: "+address+"\r\nUser-Agent: simulated-peering\r\n\r\n"); err != nil {
+		return Result{Outcome: classify(err), Err: err}, reused
+	}
+	resp, err := http.ReadResponse(c.r, nil)
+	if err != nil {
+		if reused && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+			return Result{}, true
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return Result{Outcome: classify(err), Err: err}, false
+	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(pongBody))+1))
-	rtt := time.Since(start)
-	r := Result{Responder: resp.Header.Get(peers.ResponderHeader), RTT: rtt}
+	r = Result{Responder: resp.Header.Get(peers.ResponderHeader), RTT: time.Since(start)}
 	switch {
 	case err != nil:
 		r.Outcome, r.Err = classify(err), err
@@ -51,8 +114,61 @@ func Ping(ctx context.Context, client *http.Client, address string, timeout time
 		r.Outcome, r.Err = metrics.BadBody, fmt.Errorf("body %q, want %q", body, pongBody)
 	default:
 		r.Outcome = metrics.OK
+		// Reuse only a connection whose answer was read to the end.
+		_, err := resp.Body.Read(make([]byte, 1))
+		keep = !resp.Close && errors.Is(err, io.EOF) && c.r.Buffered() == 0
 	}
-	return r
+	return r, false
+}
+
+func (p *Pinger) take(address string) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.idle[address]
+	delete(p.idle, address)
+	if c != nil && time.Since(c.idleSince) > maxIdle {
+		c.Close()
+		return nil
+	}
+	return c
+}
+
+func (p *Pinger) put(address string, c *conn) {
+	c.SetDeadline(time.Time{})
+	c.idleSince = time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old := p.idle[address]; old != nil {
+		old.Close()
+	}
+	p.idle[address] = c
+}
+
+// Forget closes the idle connection to a peer that left.
+func (p *Pinger) Forget(address string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.idle[address]; c != nil {
+		c.Close()
+		delete(p.idle, address)
+	}
+}
+
+// CloseIdle closes every idle connection.
+func (p *Pinger) CloseIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for address, c := range p.idle {
+		c.Close()
+		delete(p.idle, address)
+	}
+}
+
+// Idle is how many connections are kept for reuse.
+func (p *Pinger) Idle() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
 }
 
 func classify(err error) string {
@@ -67,11 +183,11 @@ func classify(err error) string {
 	}
 }
 
-// ping runs one ping of a loop, then logs and counts it.
-func (m *Mesh) ping(ctx context.Context, p peers.Peer, timeout time.Duration) {
-	r := Ping(ctx, m.client, p.Address, timeout)
+// record logs and counts one ping, unless the peer left mid-ping (not its
+// fault).
+func (m *Mesh) record(ctx context.Context, p peers.Peer, r Result) {
 	if ctx.Err() != nil {
-		return // the loop was stopped mid-ping: not the peer's fault
+		return
 	}
 	m.metrics.Pings.WithLabelValues(p.Name, r.Outcome).Inc()
 	if r.Outcome != metrics.OK {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func TestPingOutcomes(t *testing.T) {
 	closed := ln.Addr().String()
 	ln.Close()
 
-	client := NewClient()
+	pinger := NewPinger()
 	for _, tc := range []struct {
 		name, address, outcome, responder string
 	}{
@@ -52,7 +53,7 @@ func TestPingOutcomes(t *testing.T) {
 		{"nobody listening", closed, metrics.Refused, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Ping(context.Background(), client, tc.address, 200*time.Millisecond)
+			r := pinger.Ping(context.Background(), tc.address, 200*time.Millisecond)
 			if r.Outcome != tc.outcome || r.Responder != tc.responder {
 				t.Fatalf("Ping = %+v, want outcome %q responder %q", r, tc.outcome, tc.responder)
 			}
@@ -63,6 +64,55 @@ func TestPingOutcomes(t *testing.T) {
 				t.Fatalf("RTT = %v", r.RTT)
 			}
 		})
+	}
+}
+
+// A pong's connection is kept (one per peer) and reused for the next ping;
+// when the peer has closed it meanwhile, the ping goes through on a new one.
+func TestPingReusesOneConnectionPerPeer(t *testing.T) {
+	var conns atomic.Int32
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("pong\n")) }))
+	s.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	address := strings.TrimPrefix(s.URL, "http://")
+	pinger := NewPinger()
+	for range 5 {
+		if r := pinger.Ping(context.Background(), address, time.Second); r.Outcome != metrics.OK {
+			t.Fatalf("ping: %+v", r)
+		}
+	}
+	if conns.Load() != 1 || pinger.Idle() != 1 {
+		t.Fatalf("5 pings used %d connections, %d idle; want 1 and 1", conns.Load(), pinger.Idle())
+	}
+	s.CloseClientConnections() // the peer drops its idle connections
+	time.Sleep(50 * time.Millisecond)
+	if r := pinger.Ping(context.Background(), address, time.Second); r.Outcome != metrics.OK {
+		t.Fatalf("ping after the peer closed the connection: %+v", r)
+	}
+	if conns.Load() != 2 {
+		t.Fatalf("%d connections, want a second one", conns.Load())
+	}
+	pinger.Forget(address)
+	if pinger.Idle() != 0 {
+		t.Fatal("Forget kept the connection")
+	}
+}
+
+// Cancelling the context (the peer left) aborts a ping in flight at once.
+func TestPingAbortsWhenCancelled(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(s.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	NewPinger().Ping(ctx, strings.TrimPrefix(s.URL, "http://"), 5*time.Second)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("ping took %s after its context was cancelled", d)
 	}
 }
 
