@@ -98,7 +98,9 @@ func Decode(data []byte) (Document, error) {
 const (
 	MinInterval = time.Second
 	MinTimeout  = 100 * time.Millisecond
-	MaxPeers    = 1000
+	// MaxPeers: a full-mesh document lists every Ready pod, self included:
+	// 1,000 replicas (the CRD's maximum) plus a roll's surge of a quarter.
+	MaxPeers    = 1250
 	maxRevision = 64
 )
 

@@ -35,7 +35,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"negative timeout", strings.Replace(validDoc, `"2s"`, `"-2s"`, 1), "pingTimeout -2s is shorter than 100ms"},
 		{"timeout under 100ms", strings.Replace(validDoc, `"2s"`, `"99ms"`, 1), "pingTimeout 99ms is shorter than 100ms"},
 		{"timeout not shorter", strings.Replace(validDoc, `"2s"`, `"10s"`, 1), "pingTimeout 10s is not shorter than pingInterval 10s"},
-		{"too many peers", manyPeers(MaxPeers + 1), "1001 peers, more than 1000"},
+		{"too many peers", manyPeers(MaxPeers + 1), "1251 peers, more than 1250"},
 		{"empty name", strings.Replace(validDoc, `"mesh-x2bwx"`, `""`, 1), `peers[0]: name "" is not a valid object name`},
 		{"name in capitals", strings.Replace(validDoc, `"mesh-x2bwx"`, `"Mesh"`, 1), `peers[0]: name "Mesh" is not a valid object name`},
 		{"bad node", strings.Replace(validDoc, `"node-2"`, `"node 2"`, 1), `peers[1] (mesh-8fh2x): node "node 2" is not a valid node name`},

@@ -3,9 +3,17 @@
 //
 //  1. peers API requests/s and p99 with 1,000 concurrent clients on one group
 //     of 1,000 Ready pods, served from the informer cache;
-//  2. the time from one more pod becoming Ready to all 1,000 long-polling
-//     clients holding the new document;
-//  3. the operator's heap with 1,000 PeerGroups of 10 Ready pods each.
+//  2. a 1,000-pod full mesh with 1,000 parked long-polls: one more pod
+//     becomes Ready, the time until each poll holds the new document;
+//  3. 10,000 pods with maxPeersPerPod 10 and 10,000 parked long-polls: a
+//     cold start, the operator's memory, one pod becoming Ready (how many
+//     polls are answered, how fast, the operator's CPU), and the watches the
+//     operator holds on the API server;
+//  4. the operator's heap with 1,000 PeerGroups of 10 Ready pods each, and
+//     with 5,000 ReplicaSets that are not its own.
+//
+// The simulated servers of 2 and 3 run in a child process, so their cost is
+// not counted as the operator's.
 //
 // Usage: make bench-operator   (needs bin/kube-apiserver and bin/etcd)
 package main
@@ -19,6 +27,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +35,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,19 +52,33 @@ func main() {
 	groups := flag.Int("groups", 1000, "groups for the memory run (10 pods each)")
 	duration := flag.Duration("duration", 10*time.Second, "load time for the throughput run")
 	unrelatedRS := flag.Int("unrelated", 5000, "ReplicaSets of other applications created, which the operator must not cache")
+	scalePods := flag.Int("scale", 10000, "pods in the fan-out group of the scale run (0 skips it)")
+	fanOut := flag.Int("fanout", 10, "maxPeersPerPod of the scale run")
+	child := flag.Bool("pollers", false, "internal: run the simulated servers' long-polls")
+	childURL := flag.String("url", "", "internal: the peers URL the pollers use")
+	childPrefix := flag.String("prefix", "mesh-", "internal: the pollers' pod name prefix")
+	childN := flag.Int("n", 0, "internal: how many pollers")
 	flag.Parse()
+	if *child {
+		runPollers(*childURL, *childPrefix, *childN)
+		return
+	}
 	env, err := testenv.Start(true)
 	check(err)
 	defer env.Stop()
 	c := env.Client
+	watchesAtStart := watches(env)
 
 	fmt.Printf("creating a group of %d ready pods…\n", *pods)
 	big := createGroup(c, "bench-big", "mesh", *pods)
 	url := env.PeersURL + peers.Path(big.Namespace, big.Name)
-	waitFor(func() bool { return len(fetch(url+"?self=mesh-0", "").Peers) == *pods-1 })
+	waitFor(func() bool { return len(fetch(url+"?self=mesh-0", "").Peers) == *pods })
 
 	throughput(url, *pods, *duration)
 	wakeUp(c, big, url, *pods)
+	if *scalePods > 0 {
+		scale(env, *scalePods, *fanOut, watchesAtStart)
+	}
 	unrelated(c, *unrelatedRS)
 	memory(c, *groups)
 }
@@ -118,58 +142,137 @@ func throughput(url string, clients int, d time.Duration) {
 		latencies[len(latencies)/2].Round(time.Microsecond), latencies[len(latencies)*99/100].Round(time.Microsecond))
 }
 
-// wakeUp: all clients long-poll the current revision; one more pod becomes
-// Ready; measure until each has received the new document.
-func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, clients int) {
-	current := fetch(url+"?self=mesh-0", "")
-	idle := heapAndStacks()
-	type answer struct {
-		at time.Time
-		ok bool
+// wakeUp: a full mesh of n pods long-polls in the child process; one more
+// pod becomes Ready; every poll must get the new document.
+func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, n int) {
+	p := launchPollers(url, "mesh-", n)
+	defer p.stop()
+	p.waitParked()
+	p.coldStart(fmt.Sprintf("%d-pod full mesh", n))
+	start := time.Now()
+	addReadyPod(c, pg, fmt.Sprintf("mesh-%d", n))
+	got := p.collect(5 * time.Second)
+	report(fmt.Sprintf("%d-pod full mesh, one pod becomes Ready", n), got, start, n+1)
+}
+
+// scale: groups of 1,000 pods (the CRD's maximum) with fan-out k, n pods
+// in all, each polling from a child process per group.
+func scale(env *testenv.Env, n, k int, watchesAtStart int) {
+	c := env.Client
+	const perGroup = 1000
+	groups := max(1, n/perGroup)
+	fmt.Printf("creating %d groups of %d ready pods with maxPeersPerPod %d…\n", groups, perGroup, k)
+	created := time.Now()
+	var pgs []*v1alpha1.PeerGroup
+	var urls []string
+	for g := range groups {
+		pg := createGroupWith(c, fmt.Sprintf("bench-scale-%d", g), "mesh", perGroup, int32(k))
+		pgs, urls = append(pgs, pg), append(urls, env.PeersURL+peers.Path(pg.Namespace, pg.Name))
 	}
-	done := make(chan answer, clients)
-	var started sync.WaitGroup
-	for i := range clients {
-		started.Add(1)
+	for i, pg := range pgs {
+		waitFor(func() bool {
+			return fetch(urls[i]+"?self=mesh-0", "").Revision != "failed" && published(c, pg) == perGroup
+		})
+	}
+	fmt.Printf("created in %s\n", time.Since(created).Round(time.Second))
+	before := heapAndStacks()
+	var all []*pollers
+	start := time.Now()
+	for _, url := range urls { // all at once: a cold start of every pod
+		all = append(all, launchPollers(url, "mesh-", perGroup))
+	}
+	coldEnd := time.Now()
+	var coldP99 time.Duration
+	for _, p := range all {
+		defer p.stop()
+		p.waitParked()
+		if p.coldDone.After(coldEnd) {
+			coldEnd = p.coldDone
+		}
+		coldP99 = max(coldP99, p.coldP99)
+	}
+	fmt.Printf("cold start, %d pods in %d groups: %d polls without If-None-Match at once: %.0f req/s, worst group's p99 %s\n",
+		groups*perGroup, groups, groups*perGroup, float64(groups*perGroup)/coldEnd.Sub(start).Seconds(), coldP99.Round(time.Microsecond))
+	parked := float64(heapAndStacks()) - float64(before)
+	fmt.Printf("operator with %d pods and %d parked polls: process RSS %.1f MiB; the polls add %.1f MiB of heap and stacks, %.1f KiB each\n",
+		groups*perGroup, groups*perGroup, rssMiB(), parked/(1<<20), parked/float64(groups*perGroup)/1024)
+
+	answers := make(chan answer, 4*n)
+	for _, p := range all {
 		go func() {
-			started.Done()
-			for {
-				doc := fetch(fmt.Sprintf("%s?self=mesh-%d&wait=60s", url, i), current.Revision)
-				if doc.Revision != current.Revision {
-					// The awaited answer lists every other pod, the new one included.
-					done <- answer{time.Now(), len(doc.Peers) == clients}
-					return
-				}
+			for a := range p.answers {
+				answers <- a
 			}
 		}()
 	}
-	started.Wait()
-	time.Sleep(2 * time.Second) // every request is parked in the handler
-	parked := float64(heapAndStacks()) - float64(idle)
-	fmt.Printf("%d parked long-polls: heap and goroutine stacks %+.1f MiB, %.1f KiB per poll (an upper bound: the clients run in this process too)\n",
-		clients, parked/(1<<20), parked/float64(clients)/1024)
-	start := time.Now()
-	addReadyPod(c, pg, fmt.Sprintf("mesh-%d", clients))
+	merged := &pollers{answers: answers}
+	for round := range 3 {
+		time.Sleep(2 * time.Second)
+		merged.drain(context.Background())
+		cpu0 := cpuSeconds()
+		start := time.Now()
+		addReadyPod(c, pgs[round%len(pgs)], fmt.Sprintf("mesh-%d", perGroup+round))
+		got := merged.collect(3 * time.Second)
+		report(fmt.Sprintf("%d pods, k=%d, one pod becomes Ready (round %d)", groups*perGroup, k, round+1), got, start, 0)
+		fmt.Printf("  process CPU over the 3 s after the change: %.2f s\n", cpuSeconds()-cpu0)
+	}
+	fmt.Printf("watches on the API server: %d before any group, %d with %d pods\n", watchesAtStart, watches(env), groups*perGroup)
+}
+
+// report prints how many polls were answered and how fast; want > 0 also
+// checks that every answer holds want peers.
+func report(what string, got []answer, start time.Time, want int) {
+	if len(got) == 0 {
+		fmt.Printf("%s: no poll answered within the window\n", what)
+		return
+	}
 	var times []time.Duration
-	failed := 0
-	for range clients {
-		a := <-done
-		if !a.ok {
-			failed++
-			continue
-		}
+	wrong := 0
+	for _, a := range got {
 		times = append(times, a.at.Sub(start))
-	}
-	if len(times) == 0 {
-		check(fmt.Errorf("all %d long-polls failed", clients))
-	}
-	if failed > 0 {
-		fmt.Printf("FAILED: %d of %d long-polls got an error or a wrong document (not counted below)\n", failed, clients)
+		if want > 0 && a.peers != want {
+			wrong++
+		}
 	}
 	slices.Sort(times)
-	fmt.Printf("pod Ready → new document at %d long-polling clients: first %s, median %s, p99 %s, all %s (includes the pod status write)\n",
-		clients, times[0].Round(time.Microsecond), times[len(times)/2].Round(time.Microsecond),
+	fmt.Printf("%s: %d polls answered 200; after the change: first %s, p50 %s, p99 %s, last %s (includes the pod status write)\n",
+		what, len(got), times[0].Round(time.Microsecond), times[len(times)/2].Round(time.Microsecond),
 		times[len(times)*99/100].Round(time.Microsecond), times[len(times)-1].Round(time.Microsecond))
+	if wrong > 0 {
+		fmt.Printf("FAILED: %d answers did not list %d peers\n", wrong, want)
+	}
+}
+
+func published(c client.Client, pg *v1alpha1.PeerGroup) int {
+	var got v1alpha1.PeerGroup
+	check(c.Get(ctx, client.ObjectKeyFromObject(pg), &got))
+	return int(got.Status.PublishedPeers)
+}
+
+// watches counts the WATCH requests the API server holds (from its metrics):
+// the operator's informers, whatever the number of pods.
+func watches(env *testenv.Env) int {
+	cs, err := kubernetes.NewForConfig(env.Config)
+	check(err)
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	check(err)
+	total := 0.0
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, "apiserver_longrunning_requests{") && strings.Contains(line, `verb="WATCH"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			total += v
+		}
+	}
+	return int(total)
+}
+
+func cpuSeconds() float64 {
+	b, _ := os.ReadFile("/proc/self/stat")
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return float64(utime+stime) / 100 // USER_HZ
 }
 
 func memory(c client.Client, groups int) {
@@ -193,7 +296,7 @@ func memory(c client.Client, groups int) {
 		check(c.List(ctx, &list))
 		ready := 0
 		for _, pg := range list.Items {
-			if pg.Namespace == "bench-big" { // holds one pod more than asked since wakeUp
+			if pg.Namespace == "bench-big" || strings.HasPrefix(pg.Namespace, "bench-scale-") { // hold pods more than asked since wakeUp and scale
 				ready++
 				continue
 			}
@@ -209,13 +312,25 @@ func memory(c client.Client, groups int) {
 }
 
 func createGroup(c client.Client, ns, name string, n int) *v1alpha1.PeerGroup {
+	return createGroupWith(c, ns, name, n, 0)
+}
+
+func createGroupWith(c client.Client, ns, name string, n int, fanOut int32) *v1alpha1.PeerGroup {
 	check(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	pg := &v1alpha1.PeerGroup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: v1alpha1.PeerGroupSpec{Replicas: ptr.To(int32(n)), PingInterval: &metav1.Duration{Duration: 10 * time.Second}}}
+		Spec: v1alpha1.PeerGroupSpec{Replicas: ptr.To(int32(min(n, 1000))), MaxPeersPerPod: fanOut,
+			PingInterval: &metav1.Duration{Duration: 10 * time.Second}}}
 	check(c.Create(ctx, pg))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
 	for i := range n {
-		addReadyPod(c, pg, fmt.Sprintf("mesh-%d", i))
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			addReadyPod(c, pg, fmt.Sprintf("mesh-%d", i))
+		})
 	}
+	wg.Wait()
 	return pg
 }
 

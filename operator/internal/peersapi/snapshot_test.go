@@ -204,3 +204,12 @@ func TestPodInputsChanged(t *testing.T) {
 		})
 	}
 }
+
+// The largest group mid-roll (1,000 replicas and a surge of a quarter, all
+// Ready) still makes a document every server accepts.
+func TestTheLargestGroupMidRollIsValid(t *testing.T) {
+	doc := Build(group(0), nil, readyPods(1250)).View("mesh-7d9f-00000").Document()
+	if err := doc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
