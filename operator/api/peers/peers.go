@@ -35,9 +35,9 @@ type Document struct {
 	// Revision is opaque: a hash of this pod's view (settings and peers),
 	// also sent as the ETag. It changes exactly when the view does.
 	Revision string `json:"revision"`
-	// Order ranks documents: the highest resourceVersion among the inputs
-	// the operator replica had seen. A server ignores a document whose Order
-	// is lower than the one it applied (a replica whose cache is behind).
+	// Order ranks documents: the highest resourceVersion the answering
+	// operator replica's cache had reached. A server ignores a document whose
+	// Order is lower than the one it applied (a replica whose cache is behind).
 	Order        uint64   `json:"order,omitempty"`
 	PingInterval Duration `json:"pingInterval"`
 	PingTimeout  Duration `json:"pingTimeout"`

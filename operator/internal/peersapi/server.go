@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,7 @@ func (s *Server) Ready(*http.Request) error {
 // ReplicaSet's owner. Status writes (the operator's own included) and other
 // updates are dropped here, before they cost a rebuild.
 func Watch(ctx context.Context, c cache.Cache, n *Notifier) error {
+	var synced []interface{ LastSyncResourceVersion() string }
 	for _, w := range []struct {
 		obj     client.Object
 		handler toolscache.ResourceEventHandler
@@ -70,6 +72,20 @@ func Watch(ctx context.Context, c cache.Cache, n *Notifier) error {
 		if _, err := inf.AddEventHandler(w.handler); err != nil {
 			return err
 		}
+		if s, ok := inf.(interface{ LastSyncResourceVersion() string }); ok {
+			synced = append(synced, s)
+		}
+	}
+	// A document's order: how far this replica's cache has got. A replica
+	// that is behind (restarting, a slow watch) answers with lower orders,
+	// and servers ignore them.
+	n.progress = func() uint64 {
+		var highest uint64
+		for _, s := range synced {
+			v, _ := strconv.ParseUint(s.LastSyncResourceVersion(), 10, 64)
+			highest = max(highest, v)
+		}
+		return highest
 	}
 	return nil
 }
