@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"runtime"
@@ -67,20 +68,24 @@ func main() {
 	check(err)
 	defer env.Stop()
 	c := env.Client
-	watchesAtStart := watches(env)
 
 	fmt.Printf("creating a group of %d ready pods…\n", *pods)
 	big := createGroup(c, "bench-big", "mesh", *pods)
 	url := env.PeersURL + peers.Path(big.Namespace, big.Name)
 	waitFor(func() bool { return len(fetch(url+"?self=mesh-0", "").Peers) == *pods })
 
+	watchesAtStart := watches(env) // the operator's informers have all started by now
 	throughput(url, *pods, *duration)
 	wakeUp(c, big, url, *pods)
 	if *scalePods > 0 {
 		scale(env, *scalePods, *fanOut, watchesAtStart)
 	}
-	unrelated(c, *unrelatedRS)
-	memory(c, *groups)
+	if *unrelatedRS > 0 {
+		unrelated(c, *unrelatedRS)
+	}
+	if *groups > 0 {
+		memory(c, *groups)
+	}
 }
 
 // unrelated: memory before and after n ReplicaSets that are not the
@@ -149,15 +154,14 @@ func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, n int) {
 	defer p.stop()
 	p.waitParked()
 	p.coldStart(fmt.Sprintf("%d-pod full mesh", n))
-	start := time.Now()
-	addReadyPod(c, pg, fmt.Sprintf("mesh-%d", n))
+	start := becomeReady(c, pg, fmt.Sprintf("mesh-%d", n))
 	got := p.collect(5 * time.Second)
 	report(fmt.Sprintf("%d-pod full mesh, one pod becomes Ready", n), got, start, n+1)
 }
 
 // scale: groups of 1,000 pods (the CRD's maximum) with fan-out k, n pods
 // in all, each polling from a child process per group.
-func scale(env *testenv.Env, n, k int, watchesAtStart int) {
+func scale(env *testenv.Env, n, k int, watchesAtStart map[string]int) {
 	c := env.Client
 	const perGroup = 1000
 	groups := max(1, n/perGroup)
@@ -210,13 +214,23 @@ func scale(env *testenv.Env, n, k int, watchesAtStart int) {
 		time.Sleep(2 * time.Second)
 		merged.drain(context.Background())
 		cpu0 := cpuSeconds()
-		start := time.Now()
-		addReadyPod(c, pgs[round%len(pgs)], fmt.Sprintf("mesh-%d", perGroup+round))
+		start := becomeReady(c, pgs[round%len(pgs)], fmt.Sprintf("mesh-%d", perGroup+round))
 		got := merged.collect(3 * time.Second)
 		report(fmt.Sprintf("%d pods, k=%d, one pod becomes Ready (round %d)", groups*perGroup, k, round+1), got, start, 0)
 		fmt.Printf("  process CPU over the 3 s after the change: %.2f s\n", cpuSeconds()-cpu0)
 	}
-	fmt.Printf("watches on the API server: %d before any group, %d with %d pods\n", watchesAtStart, watches(env), groups*perGroup)
+	compareWatches(watchesAtStart, watches(env), fmt.Sprintf("with %d pods more", groups*perGroup))
+}
+
+// becomeReady creates a pod, then marks it Ready and returns when it did so:
+// the change the peers API reacts to is that status write.
+func becomeReady(c client.Client, pg *v1alpha1.PeerGroup, name string) time.Time {
+	pod, err := testenv.ScheduledPod(ctx, c, replicaSetOf(c, pg), name)
+	check(err)
+	time.Sleep(time.Second) // the not-Ready pod changes no view, and is out of the way
+	start := time.Now()
+	check(testenv.MarkReady(ctx, c, pod, nextAddress()))
+	return start
 }
 
 // report prints how many polls were answered and how fast; want > 0 also
@@ -235,7 +249,7 @@ func report(what string, got []answer, start time.Time, want int) {
 		}
 	}
 	slices.Sort(times)
-	fmt.Printf("%s: %d polls answered 200; after the change: first %s, p50 %s, p99 %s, last %s (includes the pod status write)\n",
+	fmt.Printf("%s: %d polls answered 200; after the change: first %s, p50 %s, p99 %s, last %s (from the status write)\n",
 		what, len(got), times[0].Round(time.Microsecond), times[len(times)/2].Round(time.Microsecond),
 		times[len(times)*99/100].Round(time.Microsecond), times[len(times)-1].Round(time.Microsecond))
 	if wrong > 0 {
@@ -249,22 +263,49 @@ func published(c client.Client, pg *v1alpha1.PeerGroup) int {
 	return int(got.Status.PublishedPeers)
 }
 
-// watches counts the WATCH requests the API server holds (from its metrics):
-// the operator's informers, whatever the number of pods.
-func watches(env *testenv.Env) int {
+// watches counts the WATCH requests the API server holds, by resource
+// (from its metrics): the operator's informers, whatever the number of pods.
+func watches(env *testenv.Env) map[string]int {
 	cs, err := kubernetes.NewForConfig(env.Config)
 	check(err)
 	body, err := cs.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	check(err)
-	total := 0.0
+	out := map[string]int{}
 	for line := range strings.Lines(string(body)) {
 		if strings.HasPrefix(line, "apiserver_longrunning_requests{") && strings.Contains(line, `verb="WATCH"`) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			total += v
+			_, resource, _ := strings.Cut(line, `resource="`)
+			resource, _, _ = strings.Cut(resource, `"`)
+			out[resource] += int(v)
 		}
 	}
-	return int(total)
+	return out
+}
+
+// compareWatches prints the totals and every resource whose count changed.
+func compareWatches(before, after map[string]int, what string) {
+	total := func(m map[string]int) (n int) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	var changed []string
+	for _, r := range slices.Sorted(maps.Keys(maps.Collect(func(yield func(string, int) bool) {
+		for k, v := range before {
+			yield(k, v)
+		}
+		for k, v := range after {
+			yield(k, v)
+		}
+	}))) {
+		if before[r] != after[r] {
+			changed = append(changed, fmt.Sprintf("%s %d → %d", r, before[r], after[r]))
+		}
+	}
+	fmt.Printf("watches held by the API server (all clients, its own included): %d with one group of 1,000 pods, %d %s; changed: %v\n",
+		total(before), total(after), what, changed)
 }
 
 func cpuSeconds() float64 {
@@ -340,15 +381,23 @@ var nextIP int
 // addReadyPod adds a Ready member pod: controlled by the ReplicaSet the
 // operator created for pg.
 func addReadyPod(c client.Client, pg *v1alpha1.PeerGroup, name string) {
+	_, err := testenv.ReadyPod(ctx, c, replicaSetOf(c, pg), name, nextAddress())
+	check(err)
+}
+
+// replicaSetOf waits for the ReplicaSet the operator creates for pg.
+func replicaSetOf(c client.Client, pg *v1alpha1.PeerGroup) *appsv1.ReplicaSet {
 	rs := &appsv1.ReplicaSet{}
 	key := client.ObjectKey{Namespace: pg.Namespace, Name: render.ReplicaSet(pg, testenv.RenderOptions).Name}
 	waitFor(func() bool { return c.Get(ctx, key, rs) == nil })
+	return rs
+}
+
+func nextAddress() string {
 	ipMu.Lock()
+	defer ipMu.Unlock()
 	nextIP++
-	ip := fmt.Sprintf("10.%d.%d.%d", 88+nextIP/65000, nextIP/250%250, nextIP%250+2)
-	ipMu.Unlock()
-	_, err := testenv.ReadyPod(ctx, c, rs, name, ip)
-	check(err)
+	return fmt.Sprintf("10.%d.%d.%d", 88+nextIP/65000, nextIP/250%250, nextIP%250+2)
 }
 
 var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2000}, Timeout: 2 * time.Minute}

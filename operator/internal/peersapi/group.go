@@ -17,9 +17,10 @@ import (
 )
 
 // ListMembers reads the group's ReplicaSets (every one carrying its labels,
-// whoever controls it) and its member pods from r.
-func ListMembers(ctx context.Context, r client.Reader, pg *v1alpha1.PeerGroup) ([]appsv1.ReplicaSet, []corev1.Pod, error) {
-	selector := []client.ListOption{client.InNamespace(pg.Namespace), client.MatchingLabels(render.SelectorLabels(pg))}
+// whoever controls it) and its member pods from r. Extra options go to both
+// lists (the peers API, which only reads, skips the cache's deep copies).
+func ListMembers(ctx context.Context, r client.Reader, pg *v1alpha1.PeerGroup, opts ...client.ListOption) ([]appsv1.ReplicaSet, []corev1.Pod, error) {
+	selector := append([]client.ListOption{client.InNamespace(pg.Namespace), client.MatchingLabels(render.SelectorLabels(pg))}, opts...)
 	var replicaSets appsv1.ReplicaSetList
 	if err := r.List(ctx, &replicaSets, selector...); err != nil {
 		return nil, nil, fmt.Errorf("listing ReplicaSets: %w", err)

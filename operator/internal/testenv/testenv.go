@@ -175,6 +175,16 @@ const NodeName = "envtest-node"
 // has neither): a pod from rs's template, controlled by rs, Running and Ready
 // with ip. An empty name is generated from the ReplicaSet's.
 func ReadyPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name, ip string) (*corev1.Pod, error) {
+	pod, err := ScheduledPod(ctx, c, rs, name)
+	if err != nil {
+		return nil, err
+	}
+	return pod, MarkReady(ctx, c, pod, ip)
+}
+
+// ScheduledPod creates a pod from rs's template, controlled by rs, on
+// NodeName, not yet Ready.
+func ScheduledPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name string) (*corev1.Pod, error) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            name,
@@ -191,11 +201,16 @@ func ReadyPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name,
 	if err := c.Create(ctx, pod); err != nil {
 		return nil, err
 	}
+	return pod, nil
+}
+
+// MarkReady makes pod Running and Ready with ip, as the kubelet would.
+func MarkReady(ctx context.Context, c client.Client, pod *corev1.Pod, ip string) error {
 	pod.Status = corev1.PodStatus{
 		Phase: corev1.PodRunning,
 		PodIP: ip,
 		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue,
 			LastTransitionTime: metav1.Now()}},
 	}
-	return pod, c.Status().Update(ctx, pod)
+	return c.Status().Update(ctx, pod)
 }
