@@ -42,21 +42,21 @@ func TestParkedPollsAreCapped(t *testing.T) {
 	b.h = a.h // one handler serves both groups
 	b.srv.Config.Handler = a.h
 
-	etag := func(f *fixture) string {
-		resp, _ := f.get(g, "GET", "?self=mesh-0", "")
+	etag := func(f *fixture, self string) string { // each pod's view has its own revision
+		resp, _ := f.get(g, "GET", "?self="+self, "")
 		return resp.Header.Get("ETag")
 	}
 	hold := func(f *fixture, wait string) <-chan *http.Response {
 		out := make(chan *http.Response, 1)
 		go func() {
-			resp, _ := f.get(g, "GET", "?self=mesh-0&wait="+wait, etag(f))
+			resp, _ := f.get(g, "GET", "?self=mesh-0&wait="+wait, etag(f, "mesh-0"))
 			out <- resp
 		}()
 		return out
 	}
 	first := hold(a, "2s")
 	time.Sleep(300 * time.Millisecond)
-	resp, body := a.get(g, "GET", "?self=mesh-1&wait=30s", etag(a))
+	resp, body := a.get(g, "GET", "?self=mesh-1&wait=30s", etag(a, "mesh-1"))
 	g.Expect(resp.StatusCode).To(Equal(http.StatusTooManyRequests), body)
 	g.Expect(resp.Header.Get("Retry-After")).To(Equal("5"))
 
@@ -64,12 +64,12 @@ func TestParkedPollsAreCapped(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	c := newFixture(t, g, "caps-c", 1, 0)
 	c.srv.Config.Handler = a.h
-	resp, body = c.get(g, "GET", "?self=mesh-0&wait=30s", etag(c))
+	resp, body = c.get(g, "GET", "?self=mesh-0&wait=30s", etag(c, "mesh-0"))
 	g.Expect(resp.StatusCode).To(Equal(http.StatusServiceUnavailable), body)
 	g.Expect(resp.Header.Get("Retry-After")).To(Equal("5"))
 
 	g.Eventually(first).WithTimeout(5 * time.Second).Should(Receive(HaveField("StatusCode", http.StatusNotModified)))
 	g.Eventually(second).WithTimeout(5 * time.Second).Should(Receive(HaveField("StatusCode", http.StatusNotModified)))
-	resp, body = a.get(g, "GET", "?self=mesh-1&wait=100ms", etag(a))
+	resp, body = a.get(g, "GET", "?self=mesh-1&wait=100ms", etag(a, "mesh-1"))
 	g.Expect(resp.StatusCode).To(Equal(http.StatusNotModified), "the place was freed: %s", body)
 }

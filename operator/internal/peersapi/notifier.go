@@ -167,9 +167,9 @@ func (n *Notifier) snapshotOf(ctx context.Context, w *watch) (*Snapshot, uint64,
 	if err != nil {
 		return nil, 0, err
 	}
-	snap.Order = max(snap.Order, deletedRV)
+	snap.RaiseOrder(deletedRV)
 	if n.progress != nil {
-		snap.Order = max(snap.Order, n.progress())
+		snap.RaiseOrder(n.progress())
 	}
 	n.mu.Lock()
 	w.snap, w.snapVersion = snap, version

@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 )
 
 func names(list []corev1.Pod) []string {
@@ -26,16 +24,15 @@ func TestRingWithoutFanOutGivesEveryOther(t *testing.T) {
 	}
 }
 
-// Every pod gets k distinct peers besides itself, deterministically, and is
-// pinged by exactly k others, at every group size from k+1 up (at k+1 the
-// fan-out is the full mesh, whose one document lists self too).
+// Every pod gets k distinct peers, never itself, deterministically, and is
+// pinged by exactly k others, at every group size from k+1 up.
 func TestRingGivesEveryPodExactlyKPingers(t *testing.T) {
 	for _, k := range []int{1, 3, 5, 10} {
 		for _, n := range []int{k + 1, k + 2, 2 * k, 50, 333, 1000} {
 			s := Build(group(int32(k)), nil, readyPods(n))
 			pingers := map[string]int{}
 			for _, self := range s.Peers() {
-				view := slices.DeleteFunc(s.View(self.Name).Document().Peers, func(p peers.Peer) bool { return p.Name == self.Name })
+				view := s.View(self.Name).Document().Peers
 				if len(view) != k {
 					t.Fatalf("k=%d n=%d: %s got %d peers", k, n, self.Name, len(view))
 				}
@@ -97,8 +94,8 @@ func TestViewOfAnUnlistedPodHasKPeers(t *testing.T) {
 	if got := s.View("newcomer").Document().Peers; len(got) != 4 {
 		t.Fatalf("got %d peers, want 4: %v", len(got), got)
 	}
-	if got := s.View("mesh-7d9f-00001").Document().Peers; len(got) != 5 {
-		t.Fatalf("a listed pod with k = the others got %d peers, want the full mesh of 5", len(got))
+	if got := s.View("mesh-7d9f-00001").Document().Peers; len(got) != 4 {
+		t.Fatalf("a listed pod with k = the others got %d peers, want all 4 others", len(got))
 	}
 	if got := Build(group(3), nil, readyPods(5)).View("mesh-7d9f-00001").Document().Peers; len(got) != 3 {
 		t.Fatalf("got %d peers, want 3", len(got))

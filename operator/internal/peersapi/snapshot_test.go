@@ -58,26 +58,30 @@ func TestBuild(t *testing.T) {
 		pod("e", "10.0.0.5", true, 0, true),
 	}
 	list[3].ResourceVersion = "123"
-	doc := Build(group(0), nil, list).View("a").Document()
-	want := []peers.Peer{{Name: "a", Address: "10.0.0.1:8080", Node: "node-a"}, {Name: "c", Address: "10.0.0.3:9090", Node: "node-c"}}
-	if !slices.Equal(doc.Peers, want) {
-		t.Fatalf("peers = %v, want %v (the full mesh lists self too)", doc.Peers, want)
+	if s := Build(group(0), nil, list); s.Order != 123 {
+		t.Fatalf("order %d, want the newest input's 123", s.Order)
 	}
-	if err := doc.Validate(); err != nil || doc.Group != "dev/mesh" || doc.PingTimeout.Duration != 2*time.Second || doc.Order != 123 {
+	s := Build(group(0), nil, list)
+	want := []peers.Peer{{Name: "a", Address: "10.0.0.1:8080", Node: "node-a"}, {Name: "c", Address: "10.0.0.3:9090", Node: "node-c"}}
+	if !slices.Equal(s.Peers(), want) {
+		t.Fatalf("peers = %v, want %v", s.Peers(), want)
+	}
+	doc := s.View("a").Document()
+	if !slices.Equal(doc.Peers, want[1:]) {
+		t.Fatalf("a's view = %v, want %v: itself left out", doc.Peers, want[1:])
+	}
+	if err := doc.Validate(); err != nil || doc.Group != "dev/mesh" || doc.PingTimeout.Duration != 2*time.Second {
 		t.Fatalf("doc %+v: %v", doc, err)
 	}
 }
 
 // A revision is the hash of one pod's view: the same for the same view
-// (whoever builds it), different for any other. In a full mesh every pod
-// has one view; with a fan-out, a pod leaving changes only the revisions of
-// the pods whose list held it.
+// (whoever builds it), different for any other. In a full mesh, a pod
+// joining changes every other pod's view but not its own; with a fan-out, a
+// pod leaving changes only the revisions of the pods whose list held it.
 func TestRevisionFollowsTheView(t *testing.T) {
 	list := readyPods(6)
 	full := Build(group(0), nil, list)
-	if full.View("mesh-7d9f-00000").Revision != full.View("mesh-7d9f-00003").Revision {
-		t.Fatal("a full mesh has one view")
-	}
 	slower := group(0)
 	slower.Spec.PingInterval.Duration = time.Minute
 	for name, other := range map[string]*Snapshot{
@@ -91,6 +95,14 @@ func TestRevisionFollowsTheView(t *testing.T) {
 	}
 	if Build(group(0), nil, list).View("x").Revision != full.View("x").Revision {
 		t.Error("not stable across builds")
+	}
+	without := Build(group(0), nil, list[:5]) // mesh-7d9f-00005 not Ready yet
+	for _, p := range list {
+		before, after := without.View(p.Name), full.View(p.Name)
+		sameView := slices.Equal(before.Document().Peers, after.Document().Peers)
+		if sameView != (before.Revision == after.Revision) || sameView != (p.Name == "mesh-7d9f-00005") {
+			t.Fatalf("%s: view unchanged %v, revision %s → %s", p.Name, sameView, before.Revision, after.Revision)
+		}
 	}
 
 	list = readyPods(50)
@@ -111,50 +123,68 @@ func TestRevisionFollowsTheView(t *testing.T) {
 	}
 }
 
-// The bytes assembled from pre-encoded entries are the document, gzipped
-// or not, and the full mesh is encoded once.
+// Every view's bytes, plain or gzipped (assembled from shared compressed
+// chunks in a full mesh), are exactly the document: its own peers, itself
+// left out, at every place the asking pod can have, chunk edges included.
 func TestBodyIsTheDocument(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
 		fanOut int32
 		pods   int
-		gzip   bool
+		selves []int // -1: a pod that is not listed
 	}{
-		{"full mesh, small", 0, 3, false},
-		{"full mesh, large, gzip", 0, 200, true},
-		{"full mesh, large, no gzip", 0, 200, false},
-		{"fan-out", 2, 5, true},
-		{"large fan-out, gzip", 150, 200, true},
-		{"no peers", 0, 0, true},
+		{0, 0, []int{-1}},
+		{0, 1, []int{-1, 0}},
+		{0, 3, []int{-1, 0, 1, 2}},
+		{0, 65, []int{-1, 0, 1, 31, 32, 33, 63, 64}},
+		{0, 200, []int{-1, 0, 100, 199}},
+		{2, 5, []int{-1, 0, 4}},
+		{150, 200, []int{-1, 0, 199}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			view := Build(group(tc.fanOut), nil, readyPods(tc.pods)).View("mesh-7d9f-00001")
-			body, gzipped := view.Body(tc.gzip)
-			if wantGzip := tc.gzip && len(view.Document().Peers) > 50; gzipped != wantGzip {
-				t.Fatalf("gzipped %v, want %v", gzipped, wantGzip)
+		list := readyPods(tc.pods)
+		s := Build(group(tc.fanOut), nil, list)
+		for _, self := range tc.selves {
+			name := "not-listed"
+			if self >= 0 {
+				name = list[self].Name
 			}
-			if gzipped {
-				r, err := gzip.NewReader(bytes.NewReader(body))
-				if err != nil {
-					t.Fatal(err)
+			t.Run(fmt.Sprintf("k=%d n=%d self=%d", tc.fanOut, tc.pods, self), func(t *testing.T) {
+				view := s.View(name)
+				want := slices.DeleteFunc(slices.Clone(s.Peers()), func(p peers.Peer) bool { return p.Name == name })
+				if tc.fanOut > 0 && int(tc.fanOut) < len(want) {
+					want = nil
+					for _, i := range s.ring.Successors(name, int(tc.fanOut)) {
+						want = append(want, s.Peers()[i])
+					}
 				}
-				if body, err = io.ReadAll(r); err != nil {
-					t.Fatal(err)
+				for _, acceptGzip := range []bool{false, true} {
+					parts, length, gzipped := view.Body(acceptGzip)
+					body := bytes.Join(parts, nil)
+					if len(body) != length {
+						t.Fatalf("length %d, body %d bytes", length, len(body))
+					}
+					if gzipped != (acceptGzip && len(want) > 50) {
+						t.Fatalf("gzipped %v with %d peers", gzipped, len(want))
+					}
+					if gzipped {
+						r, err := gzip.NewReader(bytes.NewReader(body))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if body, err = io.ReadAll(r); err != nil { // checks the CRC and length too
+							t.Fatal(err)
+						}
+					}
+					doc, err := peers.Decode(body)
+					if err != nil {
+						t.Fatalf("%v: %s", err, body)
+					}
+					if doc.Revision != view.Revision || doc.Order != s.Order || doc.Group != "dev/mesh" ||
+						doc.PingInterval.Duration != 10*time.Second || !slices.Equal(doc.Peers, want) {
+						t.Fatalf("gzip %v: got %+v, want peers %v", gzipped, doc, want)
+					}
 				}
-			}
-			got, err := peers.Decode(body)
-			if err != nil {
-				t.Fatalf("%v: %s", err, body)
-			}
-			want := view.Document()
-			if got.Revision != want.Revision || got.Order != want.Order || got.Group != want.Group ||
-				got.PingInterval != want.PingInterval || !slices.Equal(got.Peers, want.Peers) {
-				t.Fatalf("body %+v, want %+v", got, want)
-			}
-			if again, _ := view.Body(tc.gzip); view.indices == nil && &again[0] != &body[0] && !gzipped {
-				t.Fatal("the full-mesh document was encoded twice")
-			}
-		})
+			})
+		}
 	}
 }
 
