@@ -17,6 +17,9 @@ func TestDocumentsOrderByTheCachesProgress(t *testing.T) {
 	quietPods := startPods(g, currentReplicaSet(g, quiet), 1)
 	busy := newGroup(g, namespace(t), "mesh", 3)
 	busyPods := startPods(g, currentReplicaSet(g, busy), 3)
+	// The operator's cache has the busy pods (all Ready) before the quiet
+	// group's first document is built.
+	g.Eventually(func() int { _, d := fetchPeers(g, busy, busyPods[0].Name); return len(d.Peers) }).Should(Equal(2))
 	_, before := fetchPeers(g, quiet, quietPods[0].Name)
 
 	newest, err := strconv.ParseUint(busyPods[2].ResourceVersion, 10, 64)
