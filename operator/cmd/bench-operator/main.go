@@ -348,7 +348,7 @@ func memory(c client.Client, groups int) {
 		return ready == len(list.Items)
 	})
 	after := heap()
-	fmt.Printf("operator with %d groups × 10 pods (+1 group of 1,000): heap in use %.1f MiB (%.1f MiB more than with the one big group), process RSS %.1f MiB\n",
+	fmt.Printf("operator with %d groups × 10 pods (+1 group of 1,000): heap in use %.1f MiB (%.1f MiB more than before these groups), process RSS %.1f MiB\n",
 		groups, float64(after)/(1<<20), float64(after-before)/(1<<20), rssMiB())
 }
 
