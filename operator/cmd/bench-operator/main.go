@@ -154,9 +154,11 @@ func wakeUp(c client.Client, pg *v1alpha1.PeerGroup, url string, n int) {
 	defer p.stop()
 	p.waitParked()
 	p.coldStart(fmt.Sprintf("%d-pod full mesh", n))
+	cpu0 := cpuSeconds()
 	start := becomeReady(c, pg, fmt.Sprintf("mesh-%d", n))
 	got := p.collect(5 * time.Second)
 	report(fmt.Sprintf("%d-pod full mesh, one pod becomes Ready", n), got, start, n) // each lists every other
+	fmt.Printf("  process CPU over the 5 s after the change: %.2f s\n", cpuSeconds()-cpu0)
 }
 
 // scale: groups of 1,000 pods (the CRD's maximum) with fan-out k, n pods
