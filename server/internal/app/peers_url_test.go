@@ -173,7 +173,7 @@ func TestAnOlderDocumentIsIgnored(t *testing.T) {
 	ep.update(func(e *endpoint) { e.doc = older })
 	g.Eventually(func() int { return s.log.count("ignoring an older peers document") }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 	before := s.log.count(pongPrefix("p2"))
-	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">", before), "the newer set stays")
+	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3*time.Second).Should(BeNumerically(">", before), "the newer set stays")
 	g.Expect(s.log.count("stopped pinging p2 ")).To(BeZero())
 
 	newest := document("r3", time.Second, p1, p3)
