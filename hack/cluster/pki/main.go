@@ -26,10 +26,16 @@ func main() {
 	dir := flag.String("dir", "", "where to write")
 	nodeIP := flag.String("node-ip", "", "the node's (and API server's) address")
 	nodeName := flag.String("node-name", "", "the node's name")
+	worker := flag.Bool("worker", false, "only a worker node's kubelet certificates, in -dir/nodes/<node-name>, from the CA in -dir")
+	server := flag.String("server", "", "with -worker: the API server's URL")
 	flag.Parse()
 	if *dir == "" || net.ParseIP(*nodeIP) == nil || *nodeName == "" {
 		fmt.Fprintln(os.Stderr, "pki: -dir, -node-ip and -node-name are required")
 		os.Exit(2)
+	}
+	if *worker {
+		workerCerts(*dir, *nodeName, net.ParseIP(*nodeIP), *server)
+		return
 	}
 	stamp := filepath.Join(*dir, "node")
 	if b, err := os.ReadFile(stamp); err == nil && string(b) == *nodeIP+" "+*nodeName {
@@ -39,7 +45,7 @@ func main() {
 	ca, caKey := newCA()
 	write(*dir, "ca", ca, caKey)
 	ip := net.ParseIP(*nodeIP)
-	server := fmt.Sprintf("https://%s:6443", *nodeIP)
+	apiURL := fmt.Sprintf("https://%s:6443", *nodeIP)
 
 	apiserver := []string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost", *nodeName}
 	for _, c := range []struct {
@@ -76,9 +82,45 @@ func main() {
 		}
 		cert, key := issue(ca, caKey, c.cn, orgs, nil, nil, false)
 		write(*dir, c.file, cert, key)
-		kubeconfig(filepath.Join(*dir, c.file+".kubeconfig"), server, *dir, c.file)
+		kubeconfig(filepath.Join(*dir, c.file+".kubeconfig"), apiURL, *dir, c.file)
 	}
 	check(os.WriteFile(stamp, []byte(*nodeIP+" "+*nodeName), 0o600))
+}
+
+// workerCerts writes a worker node's kubelet serving certificate and its
+// client kubeconfig (system:node:<name>, which NodeRestriction confines to
+// its own node), signed by the cluster's CA.
+func workerCerts(dir, name string, ip net.IP, server string) {
+	out := filepath.Join(dir, "nodes", name)
+	stamp := filepath.Join(out, "node")
+	if b, err := os.ReadFile(stamp); err == nil && string(b) == ip.String() {
+		return
+	}
+	check(os.MkdirAll(out, 0o700))
+	ca, caKey := readCA(dir)
+	cert, key := issue(ca, caKey, "system:node:"+name, []string{"system:nodes"}, []string{name}, []net.IP{ip}, true)
+	write(out, "kubelet", cert, key)
+	cert, key = issue(ca, caKey, "system:node:"+name, []string{"system:nodes"}, nil, nil, false)
+	write(out, "kubelet-client", cert, key)
+	kubeconfigWithCA(filepath.Join(out, "kubelet-client.kubeconfig"), server, filepath.Join(dir, "ca.crt"), out, "kubelet-client")
+	check(os.WriteFile(stamp, []byte(ip.String()), 0o600))
+}
+
+func readCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	check(err)
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "ca.key"))
+	check(err)
+	c, _ := pem.Decode(certPEM)
+	k, _ := pem.Decode(keyPEM)
+	if c == nil || k == nil {
+		check(fmt.Errorf("%s holds no CA certificate and key", dir))
+	}
+	cert, err := x509.ParseCertificate(c.Bytes)
+	check(err)
+	key, err := x509.ParseECPrivateKey(k.Bytes)
+	check(err)
+	return cert, key
 }
 
 func newKey() *ecdsa.PrivateKey {
@@ -141,6 +183,10 @@ func writePEM(path, kind string, der []byte) {
 }
 
 func kubeconfig(path, server, dir, name string) {
+	kubeconfigWithCA(path, server, filepath.Join(dir, "ca.crt"), dir, name)
+}
+
+func kubeconfigWithCA(path, server, caFile, dir, name string) {
 	check(os.WriteFile(path, []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -157,7 +203,7 @@ contexts:
 - name: local
   context: {cluster: local, user: %s}
 current-context: local
-`, server, filepath.Join(dir, "ca.crt"), name, filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), name)), 0o600))
+`, server, caFile, name, filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), name)), 0o600))
 }
 
 func check(err error) {
