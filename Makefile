@@ -79,12 +79,18 @@ docker-build: ## Build both images with Docker (machines with a Docker engine).
 CLUSTER_BINS := etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
 	containerd containerd-shim-runc-v2 ctr coredns
 
+# NODES: how many nodes the local cluster has: the host, plus NODES-1
+# worker nodes in network namespaces (1 to 5).
+NODES ?= 1
+export NODES
+E2E_NODES ?= 3
+
 .PHONY: demo
-demo: cluster-up ## Start a local cluster, deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
+demo: cluster-up ## Start a local cluster (NODES=3: three nodes), deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
 	hack/demo.sh
 
 .PHONY: cluster-up
-cluster-up: ## Start (or reuse) the single-node cluster; KUBECONFIG is printed.
+cluster-up: ## Start (or reuse) the local cluster of NODES nodes (default 1); KUBECONFIG is printed.
 	hack/cluster/install-deps.sh
 	@echo ">> building what is missing (first run: ~27 min on 2 cores; cached in ~/.cache/simulated-peering/bin)"
 	hack/build-bins.sh $(CLUSTER_BINS)
@@ -95,7 +101,8 @@ cluster-down: ## Stop the cluster and undo its changes to this machine.
 	hack/cluster/down.sh
 
 .PHONY: e2e
-e2e: cluster-up ## End-to-end tests on the local cluster (build tag e2e), then the Flux GitOps test.
+e2e: NODES = $(E2E_NODES)
+e2e: cluster-up ## End-to-end tests on a local cluster of E2E_NODES nodes (default 3; build tag e2e), then the Flux GitOps test.
 	go test -tags e2e -count=1 -timeout 40m -p 1 -v ./test/e2e/...
 
 ##@ Benchmarks (print figures; no pass/fail)

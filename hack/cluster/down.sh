@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Stops the local cluster and removes what it changed on this machine: every
-# process it started (by PID), containers and their shims, kubelet mounts,
-# the bridge, CNI and kube-proxy iptables rules, and the sysctls it changed.
-# Safe to run over stale state from a run that was killed.
+# Stops the local cluster and removes what it changed on this machine: the
+# worker nodes (their processes, containers, network namespaces, cgroups),
+# every process it started on the host (by PID), containers and their shims,
+# kubelet mounts, the bridges, routes, CNI and kube-proxy iptables rules, and
+# the sysctls it changed. Safe to run over stale state from a run that was
+# killed.
 set -uo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -23,6 +25,34 @@ stop() { # name: TERM, then KILL after 10s
   rm -f "$f"
 }
 
+# Worker nodes first (node.sh): everything of a node runs in its own mount
+# and network namespaces, which go when its last process does.
+for dir in "$STATE"/nodes/*/; do
+  [[ -d $dir ]] || continue
+  dir=${dir%/}
+  name=${dir##*/}
+  for daemon in kubelet kube-proxy; do PIDS=$dir/pids stop "$daemon"; done
+  sock=$dir/containerd/containerd.sock
+  if running containerd "$dir/pids"; then
+    ctr=("$BIN/ctr" --address "$sock" -n k8s.io)
+    for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1; done
+    sleep 1
+  fi
+  PIDS=$dir/pids stop containerd
+  pkill -KILL -f "containerd-shim-runc-v2[^ ]* .*-address $sock" 2>/dev/null
+  PIDS=$dir/pids stop mounts
+  ip netns delete "$name" 2>/dev/null # its veth goes with it
+  # The kubelet's cgroupRoot, deepest first, in every hierarchy.
+  for h in /sys/fs/cgroup/*/; do
+    [[ -d $h$name ]] && find "$h$name" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  rm -rf "${dir:?}"/{containerd/root,containerd/state,kubelet,cni/ipam,runc,pod-logs}
+done
+ip link delete "$NODE_BRIDGE" 2>/dev/null # and the routes through it
+for rule in $(iptables -t nat -S POSTROUTING 2>/dev/null | grep -n -- '--comment peering-nodes' | cut -d: -f1 | sort -rn); do
+  iptables -t nat -D POSTROUTING "$((rule - 1))" 2>/dev/null # -S prints the policy first
+done
+
 for name in kustomize-controller source-controller gitserver kubelet kube-proxy; do stop "$name"; done
 # Containers: kill every task while containerd still runs, then their shims.
 if running containerd; then
@@ -42,7 +72,11 @@ for pid in $(pgrep -f "^/(server|operator|coredns|pause)( |$)" 2>/dev/null); do 
 # Only $STATE itself and paths below it: an exact prefix, not a substring.
 awk -v state="$STATE" '$2 == state || index($2, state "/") == 1 {print $2}' /proc/mounts | sort -r |
   while read -r m; do umount -l "$m" 2>/dev/null; done
-for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do ip netns delete "$ns" 2>/dev/null; done
+# Pod network namespaces: only ours, those with an address in the cluster's
+# pod range (other software's cni-* namespaces are left alone).
+for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do
+  ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet ${CLUSTER_CIDR%.0.0/16}\." && ip netns delete "$ns" 2>/dev/null
+done
 
 [[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
 ip link delete "$BRIDGE" 2>/dev/null

@@ -26,3 +26,10 @@ image "$BIN/server" docker.io/simulated-peering/server:dev2 8080 65532:65532
 image "$BIN/operator" docker.io/simulated-peering/operator:dev 8080,8081,8082 65532:65532
 image "$BIN/coredns" docker.io/simulated-peering/coredns:local 1053 65532:65532
 image "$BIN/pause" docker.io/simulated-peering/pause:local "" 65535:65535
+# Worker nodes have their own containerd.
+for sock in "$STATE"/nodes/*/containerd/containerd.sock; do
+  [[ -S $sock ]] || continue
+  for tar in "$out"/*.tar; do
+    "$BIN/ctr" --address "$sock" -n k8s.io images import "$tar" >/dev/null 2>>"$LOGS/ctr.log"
+  done
+done

@@ -16,9 +16,24 @@ PIDS=$STATE/pids
 KUBECONFIG_ADMIN=$PKI/admin.kubeconfig
 CONTAINERD_SOCK=$STATE/containerd/containerd.sock
 BRIDGE=peering0
-POD_CIDR=10.88.0.0/16
+CLUSTER_CIDR=10.88.0.0/16 # every node's pod range is a /24 of it
+POD_CIDR=10.88.0.0/24     # the host node's
 SERVICE_CIDR=10.96.0.0/16
 NODE=$(hostname | tr '[:upper:]' '[:lower:]')
+
+# Nodes: the host is node 1 (the control plane; it runs pods too, as a
+# single kind node does). NODES-1 more are worker nodes, each a network
+# namespace with its own containerd, kubelet and kube-proxy (node.sh), on
+# the bridge $NODE_BRIDGE: the host is $NODE_NET.1, node i is $NODE_NET.(10+i).
+NODES=${NODES:-1}
+[[ $NODES =~ ^[1-5]$ ]] || die "NODES=$NODES: want a number of nodes from 1 to 5"
+NODE_BRIDGE=peeringn0
+NODE_NET=172.31.0
+node_name() { if (($1 == 1)); then echo "$NODE"; else echo "peering-node-$1"; fi; }
+node_ip() { echo "$NODE_NET.$((10 + $1))"; }
+node_pod_cidr() { echo "10.88.$(($1 - 1)).0/24"; }
+# Two nodes per zone: 3 nodes make zone-a (the host and node 2) and zone-b.
+node_zone() { local zones=(a b c); echo "zone-${zones[($1 - 1) / 2]}"; }
 # The API server advertises the primary interface's address: pods reach it
 # through the bridge's gateway, and the `kubernetes` Service points at it.
 NODE_IP=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
@@ -42,7 +57,7 @@ wait_for() {
   log "$what after $((SECONDS - start))s"
 }
 
-running() { [[ -f $PIDS/$1.pid ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+running() { [[ -f ${2:-$PIDS}/$1.pid ]] && kill -0 "$(cat "${2:-$PIDS}/$1.pid")" 2>/dev/null; }
 
 # launch NAME COMMAND...: runs a daemon in its own session, logging to
 # $LOGS/NAME.log, its PID in $PIDS/NAME.pid (which down.sh stops); an

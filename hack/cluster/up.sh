@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Starts a single-node Kubernetes cluster on this machine, as root: etcd,
-# kube-apiserver, controller-manager, scheduler, containerd 2, kubelet,
-# kube-proxy and CoreDNS, from binaries built by hack/build-bins.sh. A healthy
-# running cluster is reused; anything else (dead PIDs, mounts, bridge, iptables
-# rules from an earlier run) is cleaned up first.
+# Starts a Kubernetes cluster on this machine, as root: etcd, kube-apiserver,
+# controller-manager, scheduler, containerd 2, kubelet, kube-proxy and
+# CoreDNS on the host (node 1), then NODES-1 worker nodes in network
+# namespaces (node.sh), from binaries built by hack/build-bins.sh. A healthy
+# running cluster with as many nodes is reused; anything else (dead PIDs,
+# mounts, bridges, iptables rules from an earlier run) is cleaned up first.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 [[ $EUID == 0 ]] || { echo "cluster-up needs root (containers, iptables, mounts)" >&2; exit 1; }
 
 if running kube-apiserver && running kubelet && kubectl get --raw /readyz >/dev/null 2>&1 &&
-  kubectl wait node "$NODE" --for=condition=Ready --timeout=5s >/dev/null 2>&1; then
-  log "cluster already running (node $NODE at $NODE_IP); reusing it"
+  kubectl wait node --all --for=condition=Ready --timeout=5s >/dev/null 2>&1 &&
+  [[ $(kubectl get nodes --no-headers 2>/dev/null | wc -l) == "$NODES" ]]; then
+  log "cluster already running ($NODES node(s), the host $NODE at $NODE_IP); reusing it"
   "$ROOT/hack/cluster/images.sh"
   exit 0
 fi
@@ -27,6 +29,11 @@ for key in kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.conf.
   [[ -f $STATE/sysctl.$key ]] || sysctl -n "$key" >"$STATE/sysctl.$key"
 done
 sysctl -qw net.ipv4.ip_forward=1
+# /run/netns becomes a shared mount point the first time `ip netns add`
+# runs; pod namespaces mounted there before that would be hidden under it
+# (and leak). Make it one now, before any pod exists.
+mkdir -p /run/netns
+mountpoint -q /run/netns || mount --bind --make-shared /run/netns /run/netns
 modprobe br_netfilter 2>/dev/null || true
 [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] && sysctl -qw net.bridge.bridge-nf-call-iptables=1
 
@@ -119,8 +126,10 @@ imageGCHighThresholdPercent: 100
 serializeImagePulls: false
 YAML
 launch kubelet "$BIN/kubelet" --config "$STATE/kubelet/config.yaml" --kubeconfig "$PKI/kubelet-client.kubeconfig" \
-  --root-dir "$STATE/kubelet/root" --hostname-override "$NODE" --node-ip "$NODE_IP"
+  --root-dir "$STATE/kubelet/root" --hostname-override "$NODE" --node-ip "$NODE_IP" \
+  --node-labels "topology.kubernetes.io/zone=$(node_zone 1)"
 wait_for "node $NODE Ready" 120 kubectl wait node "$NODE" --for=condition=Ready --timeout=2s
+kubectl patch node "$NODE" --type merge -p "{\"spec\":{\"podCIDR\":\"$POD_CIDR\",\"podCIDRs\":[\"$POD_CIDR\"]}}" >/dev/null 2>&1 || true
 
 log "kube-proxy"
 cat >"$STATE/kube-proxy.yaml" <<YAML
@@ -128,7 +137,7 @@ apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
-clusterCIDR: $POD_CIDR
+clusterCIDR: $CLUSTER_CIDR
 hostnameOverride: $NODE
 conntrack: {maxPerCore: 0}
 metricsBindAddress: 127.0.0.1:10249
@@ -140,4 +149,5 @@ wait_for "kube-proxy" 60 curl -sf http://127.0.0.1:10256/healthz
 log "CoreDNS"
 kubectl apply --server-side -f "$ROOT/hack/cluster/coredns.yaml" >/dev/null
 wait_for "CoreDNS Ready" 120 kubectl -n kube-system wait deployment/coredns --for=condition=Available --timeout=2s
-log "cluster up in $((SECONDS - start))s: export KUBECONFIG=$KUBECONFIG_ADMIN"
+for ((i = 2; i <= NODES; i++)); do "$ROOT/hack/cluster/node.sh" "$i"; done
+log "cluster up in $((SECONDS - start))s ($NODES node(s)): export KUBECONFIG=$KUBECONFIG_ADMIN"

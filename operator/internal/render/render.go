@@ -103,6 +103,29 @@ func ControllerRef(pg *v1alpha1.PeerGroup) metav1.OwnerReference {
 	}
 }
 
+// TopologyKeys the group's pods spread over: nodes, and zones where nodes
+// carry the label (a key no node has is ignored).
+var TopologyKeys = []string{corev1.LabelHostname, corev1.LabelTopologyZone}
+
+// spread places the group's pods evenly over nodes and zones: a mesh on one
+// node tests one bridge. ScheduleAnyway, because a mesh on a full cluster
+// should still run. Only pods of the same template count (matchLabelKeys
+// takes the template-hash label from each new pod), so a roll spreads the
+// new pods as well as the old ones were.
+func spread(pg *v1alpha1.PeerGroup) []corev1.TopologySpreadConstraint {
+	var out []corev1.TopologySpreadConstraint
+	for _, key := range TopologyKeys {
+		out = append(out, corev1.TopologySpreadConstraint{
+			MaxSkew:           1,
+			TopologyKey:       key,
+			WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector:     &metav1.LabelSelector{MatchLabels: SelectorLabels(pg)},
+			MatchLabelKeys:    []string{LabelTemplateHash},
+		})
+	}
+	return out
+}
+
 // PodTemplate is the server pod of a group, without the template-hash label.
 func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 	port := pg.ServerPort()
@@ -125,6 +148,7 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
 			TerminationGracePeriodSeconds: ptr.To[int64](10),
+			TopologySpreadConstraints: spread(pg),
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   ptr.To(true),
 				RunAsUser:      ptr.To[int64](ServerUID),
