@@ -80,17 +80,17 @@ CLUSTER_BINS := etcd kube-apiserver kube-controller-manager kube-scheduler kubel
 	containerd containerd-shim-runc-v2 ctr coredns
 
 # NODES: how many nodes the local cluster has: the host, plus NODES-1
-# worker nodes in network namespaces (1 to 5).
-NODES ?= 1
+# worker nodes in network namespaces (1 to 5). Three cost ~8 s and ~0.4 GiB
+# more than one (docs/architecture.md, "Worker nodes") and let the mesh cross nodes.
+NODES ?= 3
 export NODES
-E2E_NODES ?= 3
 
 .PHONY: demo
-demo: cluster-up ## Start a local cluster (NODES=3: three nodes), deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
+demo: cluster-up ## Start a local cluster of NODES nodes (default 3), deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
 	hack/demo.sh
 
 .PHONY: cluster-up
-cluster-up: ## Start (or reuse) the local cluster of NODES nodes (default 1); KUBECONFIG is printed.
+cluster-up: ## Start (or reuse) the local cluster of NODES nodes (default 3; NODES=1: the host alone); KUBECONFIG is printed.
 	hack/cluster/install-deps.sh
 	@echo ">> building what is missing (first run: ~27 min on 2 cores; cached in ~/.cache/simulated-peering/bin)"
 	hack/build-bins.sh $(CLUSTER_BINS)
@@ -101,8 +101,7 @@ cluster-down: ## Stop the cluster and undo its changes to this machine.
 	hack/cluster/down.sh
 
 .PHONY: e2e
-e2e: NODES = $(E2E_NODES)
-e2e: cluster-up ## End-to-end tests on a local cluster of E2E_NODES nodes (default 3; build tag e2e), then the Flux GitOps test.
+e2e: cluster-up ## End-to-end tests on the local cluster of NODES nodes (build tag e2e), then the Flux GitOps test.
 	go test -tags e2e -count=1 -timeout 40m -p 1 -v ./test/e2e/...
 
 ##@ Benchmarks (print figures; no pass/fail)

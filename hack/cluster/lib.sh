@@ -25,12 +25,12 @@ NODE=$(hostname | tr '[:upper:]' '[:lower:]')
 # single kind node does). NODES-1 more are worker nodes, each a network
 # namespace with its own containerd, kubelet and kube-proxy (node.sh), on
 # the bridge $NODE_BRIDGE: the host is $NODE_NET.1, node i is $NODE_NET.(10+i).
-NODES=${NODES:-1}
+NODES=${NODES:-3}
 [[ $NODES =~ ^[1-5]$ ]] || die "NODES=$NODES: want a number of nodes from 1 to 5"
 NODE_BRIDGE=peeringn0
 NODE_NET=172.31.0
 node_name() { if (($1 == 1)); then echo "$NODE"; else echo "peering-node-$1"; fi; }
-node_ip() { echo "$NODE_NET.$((10 + $1))"; }
+node_ip() { if (($1 == 1)); then echo "$NODE_IP"; else echo "$NODE_NET.$((10 + $1))"; fi; }
 node_pod_cidr() { echo "10.88.$(($1 - 1)).0/24"; }
 # Two nodes per zone: 3 nodes make zone-a (the host and node 2) and zone-b.
 node_zone() { local zones=(a b c); echo "zone-${zones[($1 - 1) / 2]}"; }

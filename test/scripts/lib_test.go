@@ -104,3 +104,39 @@ func TestClusterScriptsRefuseADangerousStateFolder(t *testing.T) {
 		}
 	}
 }
+
+// NODES is checked where it is read, and the node layout the scripts
+// derive from it is the documented one.
+func TestClusterNodeLayout(t *testing.T) {
+	lib, err := filepath.Abs("../../hack/cluster/lib.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nodes := range []string{"0", "6", "x", "3; rm -rf /tmp/nope"} {
+		cmd := exec.Command("bash", "-c", `source "$1"; echo "went on with $NODES"`, "bash", lib)
+		cmd.Env = append(os.Environ(), "NODES="+nodes)
+		out, err := cmd.CombinedOutput()
+		if err == nil || strings.Contains(string(out), "went on") || !strings.Contains(string(out), "NODES=") {
+			t.Errorf("NODES=%q: %v %s", nodes, err, out)
+		}
+	}
+	cmd := exec.Command("bash", "-c", `source "$1"; for i in 1 2 3 4 5; do echo "$(node_name $i) $(node_ip $i) $(node_pod_cidr $i) $(node_zone $i)"; done; echo "$NODE_IP"`, "bash", lib)
+	cmd.Env = append(os.Environ(), "NODES=5")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	host, _ := os.Hostname()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	hostIP := lines[len(lines)-1]
+	out = []byte(strings.Join(lines[:len(lines)-1], "\n") + "\n")
+	want := strings.ToLower(host) + " " + hostIP + ` 10.88.0.0/24 zone-a
+peering-node-2 172.31.0.12 10.88.1.0/24 zone-a
+peering-node-3 172.31.0.13 10.88.2.0/24 zone-b
+peering-node-4 172.31.0.14 10.88.3.0/24 zone-b
+peering-node-5 172.31.0.15 10.88.4.0/24 zone-c
+`
+	if string(out) != want {
+		t.Fatalf("layout:\n%s\nwant:\n%s", out, want)
+	}
+}
