@@ -148,7 +148,7 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
 			TerminationGracePeriodSeconds: ptr.To[int64](10),
-			TopologySpreadConstraints: spread(pg),
+			TopologySpreadConstraints:     spread(pg),
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot:   ptr.To(true),
 				RunAsUser:      ptr.To[int64](ServerUID),
