@@ -37,8 +37,9 @@ test: test-bins lint ## Run every unit, integration, envtest, manifest and READM
 	CGO_ENABLED=1 go test -race -count=1 ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the peers document decoder and the PEERS parser (FUZZTIME each, default 30s).
-	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(or $(FUZZTIME),30s) ./operator/api/peers
+fuzz: ## Fuzz the peers document and /links decoders and the PEERS parser (FUZZTIME each, default 30s).
+	go test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(or $(FUZZTIME),30s) ./operator/api/peers
+	go test -run '^$$' -fuzz FuzzDecodeLinks -fuzztime $(or $(FUZZTIME),30s) ./operator/api/peers
 	go test -run '^$$' -fuzz FuzzParsePeers -fuzztime $(or $(FUZZTIME),30s) ./server/internal/config
 
 SHELL_SCRIPTS = $(shell git ls-files --cached --others --exclude-standard '*.sh' .ci/run)

@@ -164,6 +164,7 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 					fieldEnv("POD_NAME", "metadata.name"),
 					fieldEnv("POD_NAMESPACE", "metadata.namespace"),
 					fieldEnv("POD_IP", "status.podIP"),
+					fieldEnv("NODE_NAME", "spec.nodeName"),
 					{Name: "PORT", Value: strconv.Itoa(int(port))},
 					{Name: "PEERS_URL", Value: opts.PeersURL + peers.Path(pg.Namespace, pg.Name)},
 				},

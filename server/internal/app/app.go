@@ -33,18 +33,27 @@ func Run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
+	pingCtx, stopPinging := context.WithCancel(ctx)
+	defer stopPinging()
+	pingers := mesh.New(pingCtx, log, m, selfMatcher(cfg))
+
 	var ready atomic.Bool
+	var revision atomic.Pointer[string] // of the peers document applied
+	links := func() peers.Links {
+		l := peers.Links{Pod: cfg.PodName, Node: cfg.NodeName, Window: peers.LinkWindow, Links: pingers.Links()}
+		if r := revision.Load(); r != nil {
+			l.Revision = *r
+		}
+		return l
+	}
 	srv := &http.Server{
-		Handler:           httpapi.New(cfg.PodName, ready.Load, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})),
+		Handler:           httpapi.New(cfg.PodName, ready.Load, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), links),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       20 * time.Minute, // peers keep one connection each between pings
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
-	pingCtx, stopPinging := context.WithCancel(ctx)
-	defer stopPinging()
-	pingers := mesh.New(pingCtx, log, m, selfMatcher(cfg))
 	log.Info("server listening", "address", ln.Addr().String(), "pod", cfg.PodName)
 
 	if cfg.PeersURL == "" {
@@ -54,6 +63,7 @@ func Run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		poller := &source.Poller{URL: cfg.PeersURL, Self: cfg.PodName, Log: log, Metrics: m,
 			Apply: func(doc peers.Document) {
 				pingers.Apply(meshSettings(doc.PingInterval.Duration, doc.PingTimeout.Duration), doc.Peers)
+				revision.Store(&doc.Revision)
 				ready.Store(true)
 			}}
 		go poller.Run(pingCtx)

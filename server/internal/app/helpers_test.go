@@ -110,7 +110,7 @@ func listen(t *testing.T) net.Listener {
 
 // startPeer is a bare pong responder named name, on loopback.
 func startPeer(t *testing.T, name string) peers.Peer {
-	s := httptest.NewServer(httpapi.New(name, func() bool { return true }, http.NotFoundHandler()))
+	s := httptest.NewServer(httpapi.New(name, func() bool { return true }, http.NotFoundHandler(), func() peers.Links { return peers.Links{Pod: name, Window: 1} }))
 	t.Cleanup(s.Close)
 	return peers.Peer{Name: name, Address: strings.TrimPrefix(s.URL, "http://")}
 }

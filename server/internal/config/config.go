@@ -22,6 +22,7 @@ type Config struct {
 	Port         int           `env:"PORT" envDefault:"8080" help:"port to serve /ping, /healthz, /readyz and /metrics on (1-65535)"`
 	PodName      string        `env:"POD_NAME" help:"this server's name in pongs and logs (default: the hostname)"`
 	PodIP        string        `env:"POD_IP" help:"this server's IP, so it never pings itself"`
+	NodeName     string        `env:"NODE_NAME" help:"the node this server runs on, reported in /links"`
 	Peers        string        `env:"PEERS" help:"static peers, host:port,host:port (standalone mode; excludes PEERS_URL)"`
 	PeersURL     string        `env:"PEERS_URL" help:"the operator's peers endpoint, re-polled for changes (excludes PEERS)"`
 	PingInterval time.Duration `env:"PING_INTERVAL" envDefault:"60s" help:"how often to ping each peer; the peers endpoint's value wins"`

@@ -1,8 +1,10 @@
 // Package httpapi serves the server's HTTP endpoints: /ping for peers,
-// /healthz and /readyz for the kubelet, /metrics for Prometheus.
+// /links for the operator, /healthz and /readyz for the kubelet, /metrics
+// for Prometheus.
 package httpapi
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 
@@ -10,8 +12,9 @@ import (
 )
 
 // New returns the server's routes. name goes into every pong's responder
-// header; ready reports whether /readyz should pass.
-func New(name string, ready func() bool, metrics http.Handler) http.Handler {
+// header; ready reports whether /readyz should pass; links is what /links
+// answers.
+func New(name string, ready func() bool, metrics http.Handler, links func() peers.Links) http.Handler {
 	// /ping is the hot path: header values are built once, keys are already
 	// canonical, and it skips the pattern mux (which costs ~20% of a pong).
 	contentType, responder, pong := []string{"text/plain; charset=utf-8"}, []string{name}, []byte("pong\n")
@@ -35,6 +38,10 @@ func New(name string, ready func() bool, metrics http.Handler) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("GET "+peers.LinksPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(links())
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ping" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			ping(w, r)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +12,7 @@ import (
 // handler that only writes "pong\n", so the cost of routing shows.
 func BenchmarkPing(b *testing.B) {
 	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong\n") })
-	ours := New("mesh-x2bwx", func() bool { return true }, http.NotFoundHandler())
+	ours := New("mesh-x2bwx", func() bool { return true }, http.NotFoundHandler(), func() peers.Links { return peers.Links{} })
 	for _, bc := range []struct {
 		name string
 		h    http.Handler

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"io"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -10,7 +12,8 @@ import (
 
 func newServer(t *testing.T, ready *atomic.Bool) *httptest.Server {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "peering_peers 0\n") })
-	s := httptest.NewServer(New("mesh-x2bwx", ready.Load, metrics))
+	links := func() peers.Links { return peers.Links{Pod: "mesh-x2bwx", Window: peers.LinkWindow} }
+	s := httptest.NewServer(New("mesh-x2bwx", ready.Load, metrics, links))
 	t.Cleanup(s.Close)
 	return s
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ type Mesh struct {
 // target is one peer's place in the schedule.
 type target struct {
 	peer   peers.Peer
+	record *Record // guarded by the Mesh's mu
 	next   time.Time
 	index  int // in the heap; -1 while a ping is in flight
 	ctx    context.Context
@@ -108,7 +110,7 @@ func (m *Mesh) Apply(s Settings, desired []peers.Peer) {
 	m.applied = true
 	for _, p := range start {
 		ctx, cancel := context.WithCancel(m.ctx)
-		t := &target{peer: p, next: now.Add(stagger(spread)), ctx: ctx, cancel: cancel}
+		t := &target{peer: p, record: NewRecord(now), next: now.Add(stagger(spread)), ctx: ctx, cancel: cancel}
 		m.targets[p.Name] = t
 		heap.Push(&m.due, t)
 		m.log.Info("now pinging "+p.Name+" ("+p.Address+")", "peer", p.Name, "address", p.Address, "interval", s.Interval)
@@ -122,6 +124,18 @@ func (m *Mesh) nudge() {
 	case m.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Links is every current peer's link record, sorted by peer name.
+func (m *Mesh) Links() []peers.Link {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]peers.Link, 0, len(m.targets))
+	for _, t := range m.targets {
+		out = append(out, t.record.Link(t.peer))
+	}
+	slices.SortFunc(out, func(a, b peers.Link) int { return strings.Compare(a.Peer, b.Peer) })
+	return out
 }
 
 // Wait blocks until the scheduler and every ping have stopped (after the
@@ -170,13 +184,16 @@ func (m *Mesh) closeAll() {
 // (±10%) later, unless it left meanwhile.
 func (m *Mesh) ping(t *target, timeout time.Duration) {
 	defer m.pings.Done()
-	m.record(t.ctx, t.peer, m.pinger.Ping(t.ctx, t.peer.Address, timeout))
+	r := m.pinger.Ping(t.ctx, t.peer.Address, timeout)
+	m.record(t.ctx, t.peer, r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t.ctx.Err() != nil {
-		return
+		return // the peer left mid-ping: not its fault, and no longer ours
 	}
-	t.next = time.Now().Add(jitter(m.settings.Interval))
+	now := time.Now()
+	t.record.Add(now, r.Outcome, r.RTT)
+	t.next = now.Add(jitter(m.settings.Interval))
 	heap.Push(&m.due, t)
 	m.nudge()
 }

@@ -191,8 +191,12 @@ func (m *Mesh) record(ctx context.Context, p peers.Peer, r Result) {
 	}
 	m.metrics.Pings.WithLabelValues(p.Name, r.Outcome).Inc()
 	if r.Outcome != metrics.OK {
-		m.log.Warn(fmt.Sprintf("ping to %s (%s) failed: %s", p.Name, p.Address, r.Outcome),
-			"peer", p.Name, "address", p.Address, "outcome", r.Outcome, "error", r.Err.Error())
+		where := p.Address
+		if p.Node != "" {
+			where += ", node " + p.Node
+		}
+		m.log.Warn(fmt.Sprintf("ping to %s (%s) failed: %s", p.Name, where, r.Outcome),
+			withNode(p, "peer", p.Name, "address", p.Address, "outcome", r.Outcome, "error", r.Err.Error())...)
 		return
 	}
 	responder := r.Responder
@@ -201,7 +205,15 @@ func (m *Mesh) record(ctx context.Context, p peers.Peer, r Result) {
 	}
 	m.metrics.RTT.WithLabelValues(p.Name).Observe(r.RTT.Seconds())
 	m.log.Info(fmt.Sprintf("pong from %s (%s) rtt=%s", responder, p.Address, FormatRTT(r.RTT)),
-		"peer", p.Name, "responder", responder, "address", p.Address, "rtt_seconds", r.RTT.Seconds())
+		withNode(p, "peer", p.Name, "responder", responder, "address", p.Address, "rtt_seconds", r.RTT.Seconds())...)
+}
+
+// withNode adds the peer's node to a log line's attributes when it is known.
+func withNode(p peers.Peer, args ...any) []any {
+	if p.Node != "" {
+		args = append(args, "node", p.Node)
+	}
+	return args
 }
 
 // FormatRTT prints a round-trip time in milliseconds, e.g. "0.412ms".

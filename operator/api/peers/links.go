@@ -1,0 +1,127 @@
+package peers
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
+
+// LinksPath is where every server reports its links, on its ping port.
+const LinksPath = "/links"
+
+// MaxLinksBytes bounds a /links answer: MaxPeers records of ~300 bytes fit
+// with room; a reader stops there.
+const MaxLinksBytes = 1 << 20
+
+// LinkWindow is how many recent pings a link record keeps.
+const LinkWindow = 20
+
+// DownAfter consecutive failures make a link down: one lost ping is noise.
+const DownAfter = 2
+
+// LinkState is a link's state as its pinger sees it.
+type LinkState string
+
+const (
+	LinkUnmeasured LinkState = "unmeasured" // not pinged yet
+	LinkUp         LinkState = "up"         // the last ping, or the one before, succeeded
+	LinkDown       LinkState = "down"       // DownAfter or more consecutive failures
+)
+
+// Links is the body of `GET /links`: what one server knows of its peers.
+type Links struct {
+	Pod  string `json:"pod"`
+	Node string `json:"node,omitempty"`
+	// Revision of the peers document the server applies ("" with static peers).
+	Revision string `json:"revision,omitempty"`
+	Window   int    `json:"window"` // pings each record covers at most
+	Links    []Link `json:"links"`
+}
+
+// Link is one pinger → peer record over the last Window pings.
+type Link struct {
+	Peer    string    `json:"peer"`
+	Address string    `json:"address"`
+	Node    string    `json:"node,omitempty"`
+	State   LinkState `json:"state"`
+	// Since is when the link entered its state.
+	Since               time.Time `json:"since"`
+	ConsecutiveFailures int       `json:"consecutiveFailures"`
+	LastOutcome         string    `json:"lastOutcome,omitempty"` // "ok", "timeout", "refused", …
+	LastRTT             Duration  `json:"lastRTT"`
+	// RTT quantiles over the successful pings in the window.
+	RTTP50 Duration `json:"rttP50"`
+	RTTP99 Duration `json:"rttP99"`
+	// Loss is the failed fraction of the pings in the window (0–1).
+	Loss        float64    `json:"loss"`
+	Pings       int        `json:"pings"` // in the window
+	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
+}
+
+// DecodeLinks parses and validates a /links answer.
+func DecodeLinks(data []byte) (Links, error) {
+	if len(data) > MaxLinksBytes {
+		return Links{}, fmt.Errorf("links answer of %d bytes, more than %d", len(data), MaxLinksBytes)
+	}
+	var l Links
+	if err := json.Unmarshal(data, &l); err != nil {
+		return Links{}, fmt.Errorf("decoding links: %w", err)
+	}
+	if err := l.Validate(); err != nil {
+		return Links{}, fmt.Errorf("invalid links: %w", err)
+	}
+	return l, nil
+}
+
+// Validate reports the first thing wrong with a links answer.
+func (l Links) Validate() error {
+	switch {
+	case !isDNSSubdomain(l.Pod) && !isHostPort(l.Pod):
+		return fmt.Errorf("pod %q is not a valid name", l.Pod)
+	case l.Node != "" && !isDNSSubdomain(l.Node):
+		return fmt.Errorf("node %q is not a valid node name", l.Node)
+	case l.Window < 1 || l.Window > 1000:
+		return fmt.Errorf("window %d is not 1-1000", l.Window)
+	case len(l.Links) > MaxPeers:
+		return fmt.Errorf("%d links, more than %d", len(l.Links), MaxPeers)
+	}
+	seen := make(map[string]bool, len(l.Links))
+	for i, k := range l.Links {
+		if err := k.validate(l.Window); err != nil {
+			return fmt.Errorf("links[%d] (%s): %w", i, k.Peer, err)
+		}
+		if seen[k.Peer] {
+			return fmt.Errorf("links[%d]: peer %q appears twice", i, k.Peer)
+		}
+		seen[k.Peer] = true
+	}
+	return nil
+}
+
+func (k Link) validate(window int) error {
+	switch {
+	case !isDNSSubdomain(k.Peer) && !isHostPort(k.Peer):
+		return fmt.Errorf("peer %q is not a valid name", k.Peer)
+	case ValidateAddress(k.Address) != nil:
+		return ValidateAddress(k.Address)
+	case k.Node != "" && !isDNSSubdomain(k.Node):
+		return fmt.Errorf("node %q is not a valid node name", k.Node)
+	case k.State != LinkUp && k.State != LinkDown && k.State != LinkUnmeasured:
+		return fmt.Errorf("state %q is not up, down or unmeasured", k.State)
+	case k.ConsecutiveFailures < 0 || k.Pings < 0 || k.Pings > window:
+		return fmt.Errorf("counts out of range (failures %d, pings %d of %d)", k.ConsecutiveFailures, k.Pings, window)
+	case k.State == LinkDown && k.ConsecutiveFailures < DownAfter:
+		return fmt.Errorf("down after %d failures, want at least %d", k.ConsecutiveFailures, DownAfter)
+	case k.LastRTT.Duration < 0 || k.RTTP50.Duration < 0 || k.RTTP99.Duration < k.RTTP50.Duration:
+		return fmt.Errorf("RTTs out of order (last %s, p50 %s, p99 %s)", k.LastRTT, k.RTTP50, k.RTTP99)
+	case math.IsNaN(k.Loss) || k.Loss < 0 || k.Loss > 1:
+		return fmt.Errorf("loss %v is not 0-1", k.Loss)
+	case len(k.LastOutcome) > 32:
+		return fmt.Errorf("last outcome %q is too long", k.LastOutcome)
+	}
+	return nil
+}
+
+// isHostPort: a static peer is named by its address.
+func isHostPort(s string) bool { return ValidateAddress(s) == nil }
