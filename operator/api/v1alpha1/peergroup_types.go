@@ -123,7 +123,60 @@ type PeerGroupStatus struct {
 	// +optional
 	PublishedPeers int32 `json:"publishedPeers"`
 
+	// Links counts the group's links from its servers' latest /links
+	// reports, collected by the operator once per pingInterval.
+	// +optional
+	Links *LinksStatus `json:"links,omitempty"`
+
+	// Suspects are where the mesh breaks, most severe first (at most 10): a
+	// pod unreachable from most of its observers or unable to reach most of
+	// its targets, or the node or zone when most of its pods are.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Suspects []Suspect `json:"suspects,omitempty"`
+
 	meta.ReconcileRequestStatus `json:",inline"`
+}
+
+// LinksStatus counts links between pods that count: Ready, not
+// terminating, and Ready for at least one interval.
+type LinksStatus struct {
+	// Summary is "<up>/<expected>", for kubectl get.
+	Summary string `json:"summary"`
+	// Expected is how many links the fan-out asks for.
+	Expected int32 `json:"expected"`
+	// Reported links are in a report (their pinger answered /links).
+	Reported   int32 `json:"reported"`
+	Up         int32 `json:"up"`
+	Down       int32 `json:"down"`
+	Unmeasured int32 `json:"unmeasured"`
+	// UnreportedPods did not answer /links: not the same as their links being down.
+	// +optional
+	UnreportedPods int32 `json:"unreportedPods,omitempty"`
+	// P50 and P99 of the up links' round-trip times (their own p50 and p99
+	// over their last pings), rounded to two significant digits.
+	// +optional
+	P50 string `json:"p50,omitempty"`
+	// +optional
+	P99 string `json:"p99,omitempty"`
+}
+
+// Suspect is a place the mesh breaks.
+type Suspect struct {
+	// +kubebuilder:validation:Enum=Pod;Node;Zone
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Node is a suspect pod's node.
+	// +optional
+	Node string `json:"node,omitempty"`
+	// Reason: Unreachable (its inbound links are down), CannotReach (its
+	// outbound links are), or both.
+	Reason string `json:"reason"`
+	// ReportedBy is "<down>/<observed>": how many of the links that observe
+	// it are down.
+	ReportedBy string `json:"reportedBy"`
+	// Since is when the oldest of those links went down.
+	Since metav1.Time `json:"since"`
 }
 
 // PeerGroup runs N servers that ping each other every pingInterval.
@@ -136,6 +189,9 @@ type PeerGroupStatus struct {
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.pingInterval`
+// +kubebuilder:printcolumn:name="Links",type=string,JSONPath=`.status.links.summary`
+// +kubebuilder:printcolumn:name="P99",type=string,JSONPath=`.status.links.p99`
+// +kubebuilder:printcolumn:name="Suspect",type=string,JSONPath=`.status.suspects[0].name`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PeerGroup struct {
