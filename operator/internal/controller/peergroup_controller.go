@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fluxcd/pkg/apis/meta"
@@ -26,8 +27,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/health"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 )
 
@@ -42,6 +45,9 @@ const (
 	ReasonRolling     = "Rolling"
 	ReasonRolledOut   = "RolledOut"
 	ReasonAdopted     = "Adopted"
+	// ReasonLinkDown: a suspect appeared; ReasonLinksRecovered: it cleared.
+	ReasonLinkDown       = "LinkDown"
+	ReasonLinksRecovered = "LinksRecovered"
 	// ReasonAlreadyOwned: an object the group would render exists and is not
 	// the group's; the operator never takes it over.
 	ReasonAlreadyOwned = "AlreadyOwned"
@@ -71,19 +77,25 @@ type PeerGroupReconciler struct {
 	EventRecorder events.EventRecorder
 	Metrics       fluxcontroller.Metrics
 	Render        render.Options
+	// Links, when set, holds each group's latest link summary; its Changed
+	// channel triggers a reconcile that writes it to the status.
+	Links *health.Collector
 }
 
 // SetupWithManager watches PeerGroups (on spec changes and reconcile
 // requests), the objects they own, and their pods.
 func (r *PeerGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PeerGroup{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.NetworkPolicy{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(groupOfPod)).
-		Complete(r)
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(groupOfPod))
+	if r.Links != nil {
+		b = b.WatchesRawSource(source.Channel(r.Links.Changed, &handler.TypedEnqueueRequestForObject[*v1alpha1.PeerGroup]{}))
+	}
+	return b.Complete(r)
 }
 
 func groupOfPod(_ context.Context, o client.Object) []reconcile.Request {
@@ -186,13 +198,56 @@ func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerG
 		conditions.Delete(obj, meta.ReconcilingCondition)
 		conditions.MarkTrue(obj, meta.ReadyCondition, ReasonSucceeded, "%s", progress)
 	}
+	r.summarizeLinks(obj)
 	perr := patcher.Patch(ctx, obj,
-		patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition, meta.ReconcilingCondition, meta.StalledCondition}},
+		patch.WithOwnedConditions{Conditions: []string{meta.ReadyCondition, meta.ReconcilingCondition, meta.StalledCondition, health.LinksHealthyCondition}},
 		patch.WithStatusObservedGeneration{}, patch.WithFieldOwner(render.ManagedBy))
 	r.Metrics.RecordReadiness(ctx, obj)
 	r.Metrics.RecordReconciling(ctx, obj)
 	r.Metrics.RecordStalled(ctx, obj)
 	return result, errors.Join(err, client.IgnoreNotFound(perr))
+}
+
+// summarizeLinks writes the collector's latest summary of the group's
+// links: status.links, status.suspects and LinksHealthy, and one event per
+// suspect that appears (LinkDown) or clears (LinksRecovered). Before the
+// first round (a new leader) the status keeps what it had.
+func (r *PeerGroupReconciler) summarizeLinks(obj *v1alpha1.PeerGroup) {
+	if r.Links == nil {
+		return
+	}
+	res, ok := r.Links.Latest(client.ObjectKeyFromObject(obj))
+	if !ok {
+		return
+	}
+	key := func(s v1alpha1.Suspect) string { return s.Kind + "/" + s.Name }
+	before := map[string]bool{}
+	for _, s := range obj.Status.Suspects {
+		before[key(s)] = true
+	}
+	now := map[string]bool{}
+	for _, s := range res.Suspects {
+		now[key(s)] = true
+		if !before[key(s)] {
+			r.event(obj, corev1.EventTypeWarning, ReasonLinkDown, "Ping", "%s since %s", health.Describe(s), s.Since.UTC().Format(time.RFC3339))
+		}
+	}
+	for _, s := range obj.Status.Suspects {
+		if !now[key(s)] {
+			r.event(obj, corev1.EventTypeNormal, ReasonLinksRecovered, "Ping", "%s %s recovered: its links are up", strings.ToLower(s.Kind), s.Name)
+		}
+	}
+	links := res.Links
+	obj.Status.Links, obj.Status.Suspects = &links, res.Suspects
+	status, reason, msg := health.Condition(res.Links, res.Suspects)
+	switch status {
+	case metav1.ConditionTrue:
+		conditions.MarkTrue(obj, health.LinksHealthyCondition, reason, "%s", msg)
+	case metav1.ConditionFalse:
+		conditions.MarkFalse(obj, health.LinksHealthyCondition, reason, "%s", msg)
+	default:
+		conditions.MarkUnknown(obj, health.LinksHealthyCondition, reason, "%s", msg)
+	}
 }
 
 // staleRequeue is how soon a reconcile that met a stale cache runs again.

@@ -61,6 +61,10 @@ func NetworkPolicy(pg *v1alpha1.PeerGroup, opts Options) *networkingv1.NetworkPo
 	// their own, so neither is cut off for the length of the roll.
 	serverPort := []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstrName(portName))}}
 	dns := intstr.FromInt32(53)
+	operator := networkingv1.NetworkPolicyPeer{
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": opts.OperatorNamespace}},
+		PodSelector:       &metav1.LabelSelector{MatchLabels: opts.OperatorLabels},
+	}
 	return &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: objectMeta(pg, pg.Name),
@@ -73,13 +77,12 @@ func NetworkPolicy(pg *v1alpha1.PeerGroup, opts Options) *networkingv1.NetworkPo
 					NamespaceSelector: &metav1.LabelSelector{},
 					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{LabelMetricsScraper: "true"}},
 				}}, Ports: serverPort},
+				// The operator fetches /links from every pod once per interval.
+				{From: []networkingv1.NetworkPolicyPeer{operator}, Ports: serverPort},
 			},
 			Egress: []networkingv1.NetworkPolicyEgressRule{
 				{To: []networkingv1.NetworkPolicyPeer{{PodSelector: group}}, Ports: serverPort},
-				{To: []networkingv1.NetworkPolicyPeer{{
-					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": opts.OperatorNamespace}},
-					PodSelector:       &metav1.LabelSelector{MatchLabels: opts.OperatorLabels},
-				}}, Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(opts.PeersAPIPort))}}},
+				{To: []networkingv1.NetworkPolicyPeer{operator}, Ports: []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstr.FromInt32(opts.PeersAPIPort))}}},
 				{To: []networkingv1.NetworkPolicyPeer{{
 					NamespaceSelector: &metav1.LabelSelector{},
 					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},

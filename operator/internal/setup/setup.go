@@ -25,6 +25,7 @@ import (
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	pgcontroller "github.com/simulated-peering/simulated-peering/operator/internal/controller"
+	"github.com/simulated-peering/simulated-peering/operator/internal/health"
 	"github.com/simulated-peering/simulated-peering/operator/internal/peersapi"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 )
@@ -75,14 +76,19 @@ func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.MetricsRecorder == nil {
 		opts.MetricsRecorder = metrics.MustMakeRecorder()
 	}
+	links := health.NewCollector(mgr.GetCache())
 	r := &pgcontroller.PeerGroupReconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
 		EventRecorder: recorder,
 		Metrics:       controller.NewMetrics(mgr, opts.MetricsRecorder),
 		Render:        opts.Render,
+		Links:         links,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.Add(links); err != nil {
 		return err
 	}
 	srv, err := peersapi.NewServer(ctx, opts.PeersAPIAddr, mgr.GetCache())

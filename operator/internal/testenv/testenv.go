@@ -185,6 +185,12 @@ func ReadyPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name,
 // ScheduledPod creates a pod from rs's template, controlled by rs, on
 // NodeName, not yet Ready.
 func ScheduledPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name string) (*corev1.Pod, error) {
+	return ScheduledPodOn(ctx, c, rs, name, NodeName)
+}
+
+// ScheduledPodOn is ScheduledPod on the given node (a name only: envtest has
+// no nodes).
+func ScheduledPodOn(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, name, node string) (*corev1.Pod, error) {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            name,
@@ -194,7 +200,7 @@ func ScheduledPod(ctx context.Context, c client.Client, rs *appsv1.ReplicaSet, n
 		},
 		Spec: rs.Spec.Template.Spec,
 	}
-	pod.Spec.NodeName = NodeName // as if scheduled: there is no scheduler here
+	pod.Spec.NodeName = node // as if scheduled: there is no scheduler here
 	if name == "" {
 		pod.GenerateName = rs.Name + "-"
 	}

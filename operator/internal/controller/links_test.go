@@ -1,0 +1,189 @@
+package controller_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/health"
+	"github.com/simulated-peering/simulated-peering/operator/internal/testenv"
+)
+
+// fakeLinks is a group's servers as far as /links goes: a real HTTP server
+// per pod on its own loopback address, answering what the test says.
+type fakeLinks struct {
+	mu     sync.Mutex
+	pods   []string
+	addrs  map[string]string
+	down   map[[2]string]bool // pinger → target
+	silent map[string]bool    // answers 503: unreported
+}
+
+func (f *fakeLinks) serve(t *testing.T, pod, ip string, port int) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.silent[pod] {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		doc := peers.Links{Pod: pod, Window: peers.LinkWindow}
+		for _, q := range f.pods {
+			if q == pod {
+				continue
+			}
+			l := peers.Link{Peer: q, Address: f.addrs[q], State: peers.LinkUp, Since: time.Unix(1764410000, 0), Pings: 20,
+				RTTP50: peers.Duration{Duration: time.Millisecond}, RTTP99: peers.Duration{Duration: 2 * time.Millisecond}}
+			if f.down[[2]string{pod, q}] {
+				l.State, l.ConsecutiveFailures, l.RTTP50, l.RTTP99 = peers.LinkDown, 3, peers.Duration{}, peers.Duration{}
+			}
+			doc.Links = append(doc.Links, l)
+		}
+		json.NewEncoder(w).Encode(doc)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+func (f *fakeLinks) update(change func(*fakeLinks)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(f)
+}
+
+func linksCondition(g Gomega, pg *v1alpha1.PeerGroup) *metav1.Condition {
+	got := getGroup(g, pg)
+	for i, c := range got.Status.Conditions {
+		if c.Type == health.LinksHealthyCondition {
+			return &got.Status.Conditions[i]
+		}
+	}
+	return &metav1.Condition{}
+}
+
+// The operator collects every pod's /links once per interval and writes
+// what it means: LinksHealthy, status.links, status.suspects (a pod, then a
+// whole node), LinkDown and LinksRecovered events, and nothing at all while
+// the mesh is steady.
+func TestLinkHealthFromReports(t *testing.T) {
+	g := NewWithT(t)
+	port := freePort(t)
+	pg := newGroup(g, namespace(t), "mesh", 4, func(pg *v1alpha1.PeerGroup) {
+		pg.Spec.Port = int32(port)
+		pg.Spec.PingInterval = &metav1.Duration{Duration: time.Second}
+		pg.Spec.PingTimeout = &metav1.Duration{Duration: 500 * time.Millisecond}
+	})
+	rs := currentReplicaSet(g, pg)
+	f := &fakeLinks{addrs: map[string]string{}, down: map[[2]string]bool{}, silent: map[string]bool{}}
+	for i, node := range []string{"node-a", "node-a", "node-b", "node-b"} {
+		name, ip := fmt.Sprintf("mesh-%d", i), fmt.Sprintf("127.0.0.%d", 20+i)
+		f.pods, f.addrs[name] = append(f.pods, name), net.JoinHostPort(ip, strconv.Itoa(port))
+		f.serve(t, name, ip, port)
+		pod, err := testenv.ScheduledPodOn(ctx, k8s, rs, name, node)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(testenv.MarkReady(ctx, k8s, pod, ip)).To(Succeed())
+	}
+
+	// All up (once the pods have been Ready for an interval). The status and
+	// its conditions are two writes: wait for both.
+	g.Eventually(func() string {
+		got := getGroup(g, pg)
+		return fmt.Sprint(linksCondition(g, pg).Reason, " ", got.Status.Links != nil && got.Status.Links.Summary == "12/12")
+	}).WithTimeout(10 * time.Second).Should(Equal(health.ReasonAllLinksUp + " true"))
+	got := getGroup(g, pg)
+	g.Expect(got.Status.Links.P99).To(Equal("2ms"))
+	g.Expect(got.Status.Suspects).To(BeEmpty())
+
+	// Steady: no write across several rounds.
+	rv := got.ResourceVersion
+	time.Sleep(3500 * time.Millisecond)
+	g.Expect(getGroup(g, pg).ResourceVersion).To(Equal(rv), "a steady mesh wrote its status")
+
+	// mesh-3 unreachable from everyone: it is the suspect, with a LinkDown event.
+	f.update(func(f *fakeLinks) {
+		for _, p := range []string{"mesh-0", "mesh-1", "mesh-2"} {
+			f.down[[2]string{p, "mesh-3"}] = true
+		}
+	})
+	g.Eventually(func() []v1alpha1.Suspect { return getGroup(g, pg).Status.Suspects }).WithTimeout(5 * time.Second).Should(ConsistOf(
+		And(HaveField("Kind", "Pod"), HaveField("Name", "mesh-3"), HaveField("Node", "node-b"), HaveField("Reason", "Unreachable"), HaveField("ReportedBy", "3/3"))))
+	c := linksCondition(g, pg)
+	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(c.Message).To(ContainSubstring("pod mesh-3 on node node-b unreachable (3/3 links down)"))
+	g.Expect(readyCondition(g, pg).Status).To(Equal(metav1.ConditionTrue), "a network fault is not a reconcile failure")
+	g.Eventually(eventReasons(g, pg)).Should(ContainElement("LinkDown"))
+
+	// node-b's data plane goes: its pods are cut off and cannot report.
+	f.update(func(f *fakeLinks) {
+		for _, p := range []string{"mesh-0", "mesh-1"} {
+			for _, q := range []string{"mesh-2", "mesh-3"} {
+				f.down[[2]string{p, q}] = true
+			}
+		}
+		f.silent["mesh-2"], f.silent["mesh-3"] = true, true
+	})
+	g.Eventually(func() []v1alpha1.Suspect { return getGroup(g, pg).Status.Suspects }).WithTimeout(5 * time.Second).Should(ConsistOf(
+		And(HaveField("Kind", "Node"), HaveField("Name", "node-b"), HaveField("ReportedBy", "4/4"))))
+	got = getGroup(g, pg)
+	g.Expect(got.Status.Links.UnreportedPods).To(Equal(int32(2)))
+	g.Expect(got.Status.Links.Summary).To(Equal("2/12"))
+
+	// Repaired: True again, and the suspect's recovery is an event.
+	f.update(func(f *fakeLinks) { f.down, f.silent = map[[2]string]bool{}, map[string]bool{} })
+	g.Eventually(func() string { return linksCondition(g, pg).Reason }).WithTimeout(5 * time.Second).Should(Equal(health.ReasonAllLinksUp))
+	g.Eventually(eventReasons(g, pg)).Should(ContainElement("LinksRecovered"))
+	g.Eventually(func() []v1alpha1.Suspect { return getGroup(g, pg).Status.Suspects }).Should(BeEmpty())
+}
+
+// A /links answer that is garbage, huge or slow is refused (the pod is
+// unreported) and costs a bounded read.
+func TestBadLinksAnswersAreRefused(t *testing.T) {
+	g := NewWithT(t)
+	c := health.NewCollector(k8s)
+	for name, h := range map[string]http.HandlerFunc{
+		"garbage": func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>hi</html>")) },
+		"huge": func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"pod":"a","window":20,"links":[`))
+			for range peers.MaxLinksBytes / 10 {
+				w.Write([]byte(`          `))
+			}
+		},
+		"slow":    func(w http.ResponseWriter, r *http.Request) { time.Sleep(3 * time.Second) },
+		"invalid": func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"pod":"a","window":0,"links":[]}`)) },
+		"error":   func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusInternalServerError) },
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		g.Expect(err).NotTo(HaveOccurred())
+		srv := &http.Server{Handler: h}
+		go srv.Serve(ln)
+		start := time.Now()
+		_, err = c.Fetch(ctx, ln.Addr().String(), 500*time.Millisecond)
+		g.Expect(err).To(HaveOccurred(), name)
+		g.Expect(time.Since(start)).To(BeNumerically("<", 2*time.Second), "%s: the timeout holds", name)
+		srv.Close()
+	}
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+

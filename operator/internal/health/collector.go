@@ -1,0 +1,241 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/peersapi"
+)
+
+// Result is a group's latest summary.
+type Result struct {
+	Links    v1alpha1.LinksStatus
+	Suspects []v1alpha1.Suspect
+}
+
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+
+// Collector fetches /links from every Ready pod of each group once per
+// pingInterval (on the leader only), summarizes them, and tells the
+// reconciler, through Changed, about the groups whose summary changed; the
+// reconciler writes the status. It never writes to the API itself.
+type Collector struct {
+	Reader client.Reader // the manager's cache
+	// Changed receives a group whose summary changed (never blocks: a full
+	// channel means a reconcile is already queued).
+	Changed chan event.TypedGenericEvent[*v1alpha1.PeerGroup]
+	// Concurrency bounds the fetches in flight per round (default 16).
+	Concurrency int
+	Client      *http.Client
+
+	mu     sync.Mutex
+	latest map[types.NamespacedName]Result
+	next   map[types.NamespacedName]time.Time
+}
+
+// NewCollector returns a collector reading the cache.
+func NewCollector(reader client.Reader) *Collector {
+	return &Collector{
+		Reader:      reader,
+		Changed:     make(chan event.TypedGenericEvent[*v1alpha1.PeerGroup], 1024),
+		Concurrency: 16,
+		// No keep-alive: a round touches each pod once per interval, and a
+		// connection per pod would be an idle socket per pod between rounds.
+		Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true,
+			MaxResponseHeaderBytes: 8 << 10}},
+		latest: map[types.NamespacedName]Result{},
+		next:   map[types.NamespacedName]time.Time{},
+	}
+}
+
+// NeedLeaderElection: one replica collects; the others would only repeat it.
+func (c *Collector) NeedLeaderElection() bool { return true }
+
+// Start runs rounds until ctx ends: each group once per its interval.
+func (c *Collector) Start(ctx context.Context) error {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		var list v1alpha1.PeerGroupList
+		if err := c.Reader.List(ctx, &list); err != nil {
+			continue
+		}
+		now := time.Now()
+		seen := map[types.NamespacedName]bool{}
+		for i := range list.Items {
+			pg := &list.Items[i]
+			key := client.ObjectKeyFromObject(pg)
+			seen[key] = true
+			c.mu.Lock()
+			due := !now.Before(c.next[key])
+			if due {
+				c.next[key] = now.Add(pg.Interval())
+			}
+			c.mu.Unlock()
+			if due && pg.DeletionTimestamp.IsZero() {
+				c.collect(ctx, pg)
+			}
+		}
+		c.forgetAllBut(seen)
+	}
+}
+
+func (c *Collector) forgetAllBut(seen map[types.NamespacedName]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key := range c.next {
+		if !seen[key] {
+			delete(c.next, key)
+			delete(c.latest, key)
+		}
+	}
+}
+
+// Latest is the group's last summary, if a round has run.
+func (c *Collector) Latest(key types.NamespacedName) (Result, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.latest[key]
+	return r, ok
+}
+
+func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
+	r, err := c.Round(ctx, pg, time.Now())
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "collecting links", "peergroup", client.ObjectKeyFromObject(pg))
+		return
+	}
+	key := client.ObjectKeyFromObject(pg)
+	c.mu.Lock()
+	old, had := c.latest[key]
+	c.latest[key] = r
+	c.mu.Unlock()
+	if !had || !reflect.DeepEqual(old, r) {
+		select {
+		case c.Changed <- event.TypedGenericEvent[*v1alpha1.PeerGroup]{Object: pg}:
+		default:
+		}
+	}
+}
+
+// Round fetches every counting pod's /links and summarizes the group.
+func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.Time) (Result, error) {
+	replicaSets, members, err := peersapi.ListMembers(ctx, c.Reader, pg)
+	if err != nil {
+		return Result{}, err
+	}
+	snap := peersapi.Build(pg, replicaSets, members)
+	in := Input{Expected: map[string][]string{}, Reports: map[string]peers.Links{}}
+	zones := map[string]string{}
+	var fetch []*corev1.Pod
+	for i := range members {
+		p := &members[i]
+		pod := Pod{Name: p.Name, Node: p.Spec.NodeName, Counts: counts(p, pg.Interval(), now)}
+		if _, known := zones[pod.Node]; !known && pod.Node != "" {
+			zones[pod.Node] = c.zoneOf(ctx, pod.Node)
+		}
+		pod.Zone = zones[pod.Node]
+		in.Pods = append(in.Pods, pod)
+		if !pod.Counts {
+			continue
+		}
+		for _, peer := range snap.View(p.Name).Document().Peers {
+			in.Expected[p.Name] = append(in.Expected[p.Name], peer.Name)
+		}
+		fetch = append(fetch, p)
+	}
+	timeout := min(2*time.Second, pg.Interval()/2)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(c.Concurrency, 1))
+	for _, p := range fetch {
+		address, ok := peersapi.Address(p, pg.ServerPort())
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			links, err := c.Fetch(ctx, address, timeout)
+			if err != nil {
+				logf.FromContext(ctx).V(1).Info("pod did not report its links", "pod", p.Name, "error", err.Error())
+				return
+			}
+			mu.Lock()
+			in.Reports[p.Name] = links
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	links, suspects := Summarize(in)
+	return Result{Links: links, Suspects: suspects}, nil
+}
+
+// counts: Ready, not terminating, and Ready for at least one interval (a
+// new pod's pingers have not pinged it yet).
+func counts(p *corev1.Pod, interval time.Duration, now time.Time) bool {
+	if p.DeletionTimestamp != nil || p.Status.PodIP == "" {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue && !now.Before(c.LastTransitionTime.Add(interval))
+		}
+	}
+	return false
+}
+
+// zoneOf reads a node's zone label (metadata only: the operator caches no
+// node specs).
+func (c *Collector) zoneOf(ctx context.Context, node string) string {
+	var m metav1.PartialObjectMetadata
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Node"))
+	if err := c.Reader.Get(ctx, types.NamespacedName{Name: node}, &m); err != nil {
+		return ""
+	}
+	return m.Labels[corev1.LabelTopologyZone]
+}
+
+// Fetch gets and validates one server's /links: a bounded body within the
+// timeout, or an error (the pod is then unreported, not down).
+func (c *Collector) Fetch(ctx context.Context, address string, timeout time.Duration) (peers.Links, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+peers.LinksPath, nil)
+	if err != nil {
+		return peers.Links{}, err
+	}
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		return peers.Links{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return peers.Links{}, fmt.Errorf("GET %s: %s", peers.LinksPath, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, peers.MaxLinksBytes+1))
+	if err != nil {
+		return peers.Links{}, err
+	}
+	return peers.DecodeLinks(body)
+}
