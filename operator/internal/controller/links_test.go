@@ -12,6 +12,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
@@ -141,6 +142,10 @@ func TestLinkHealthFromReports(t *testing.T) {
 	got = getGroup(g, pg)
 	g.Expect(got.Status.Links.UnreportedPods).To(Equal(int32(2)))
 	g.Expect(got.Status.Links.Summary).To(Equal("2/12"))
+	// The operator's metrics say the same, per group.
+	g.Expect(gauge(g, "peering_group_suspects", pg, "kind", "Node")).To(Equal(1.0))
+	g.Expect(gauge(g, "peering_group_links", pg, "state", "down")).To(Equal(4.0))
+	g.Expect(gauge(g, "peering_group_link_rtt_seconds", pg, "quantile", "0.99")).To(Equal(0.002))
 
 	// Repaired: True again, and the suspect's recovery is an event.
 	f.update(func(f *fakeLinks) { f.down, f.silent = map[[2]string]bool{}, map[string]bool{} })
@@ -176,6 +181,27 @@ func TestBadLinksAnswersAreRefused(t *testing.T) {
 		g.Expect(time.Since(start)).To(BeNumerically("<", 2*time.Second), "%s: the timeout holds", name)
 		srv.Close()
 	}
+}
+
+// gauge reads one series of the operator's registry (it runs in this process).
+func gauge(g Gomega, name string, pg *v1alpha1.PeerGroup, label, value string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["namespace"] == pg.Namespace && labels["peergroup"] == pg.Name && labels[label] == value {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }
 
 func freePort(t *testing.T) int {

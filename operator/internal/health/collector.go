@@ -106,6 +106,7 @@ func (c *Collector) forgetAllBut(seen map[types.NamespacedName]bool) {
 		if !seen[key] {
 			delete(c.next, key)
 			delete(c.latest, key)
+			forget(key)
 		}
 	}
 }
@@ -125,6 +126,7 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 		return
 	}
 	key := client.ObjectKeyFromObject(pg)
+	record(key, r)
 	c.mu.Lock()
 	old, had := c.latest[key]
 	c.latest[key] = r

@@ -1,0 +1,60 @@
+package health
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Per group only: per-link series would grow with the square of the mesh.
+var (
+	groupLinks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "peering_group_links",
+		Help: "Links of a PeerGroup by state (expected, up, down, unmeasured), from its servers' latest /links reports.",
+	}, []string{"namespace", "peergroup", "state"})
+	groupSuspects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "peering_group_suspects",
+		Help: "Suspects of a PeerGroup by kind (Pod, Node, Zone).",
+	}, []string{"namespace", "peergroup", "kind"})
+	groupRTT = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "peering_group_link_rtt_seconds",
+		Help: "Round-trip time over a PeerGroup's up links: quantile 0.5 of their p50s, 0.99 of their p99s.",
+	}, []string{"namespace", "peergroup", "quantile"})
+)
+
+func init() { metrics.Registry.MustRegister(groupLinks, groupSuspects, groupRTT) }
+
+func record(key types.NamespacedName, r Result) {
+	l := r.Links
+	for state, v := range map[string]int32{"expected": l.Expected, "up": l.Up, "down": l.Down, "unmeasured": l.Unmeasured} {
+		groupLinks.WithLabelValues(key.Namespace, key.Name, state).Set(float64(v))
+	}
+	kinds := map[string]int{"Pod": 0, "Node": 0, "Zone": 0}
+	for _, s := range r.Suspects {
+		kinds[s.Kind]++
+	}
+	for kind, n := range kinds {
+		groupSuspects.WithLabelValues(key.Namespace, key.Name, kind).Set(float64(n))
+	}
+	for q, v := range map[string]string{"0.5": l.P50, "0.99": l.P99} {
+		if d, err := parseDuration(v); err == nil {
+			groupRTT.WithLabelValues(key.Namespace, key.Name, q).Set(d)
+		} else {
+			groupRTT.DeleteLabelValues(key.Namespace, key.Name, q)
+		}
+	}
+}
+
+func forget(key types.NamespacedName) {
+	for _, vec := range []*prometheus.GaugeVec{groupLinks, groupSuspects, groupRTT} {
+		vec.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "peergroup": key.Name})
+	}
+}
+
+// parseDuration reads a rounded latency ("1.2ms") as seconds.
+func parseDuration(s string) (float64, error) {
+	d, err := time.ParseDuration(s)
+	return d.Seconds(), err
+}
