@@ -69,3 +69,91 @@ launch() {
   nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$PIDS/$name.pid"
 }
+
+# The configuration files every node writes (the host in up.sh, workers in
+# node.sh): the same settings, with each node's own paths and names.
+
+# cni_config FILE BRIDGE SUBNET IPAM_DIR MASQUERADE: a bridge network with
+# hairpin (a pod reaches its own Service) and host-local addresses.
+cni_config() {
+  cat >"$1" <<CNI
+{
+  "cniVersion": "1.0.0",
+  "name": "peering",
+  "plugins": [
+    {"type": "bridge", "bridge": "$2", "isGateway": true, "ipMasq": $5, "hairpinMode": true,
+     "ipam": {"type": "host-local", "dataDir": "$4", "ranges": [[{"subnet": "$3"}]],
+              "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+CNI
+}
+
+# containerd_config FILE DIR SOCKET CNI_DIR [EXTRA]: containerd 2 with its
+# root and state below DIR; EXTRA is appended (a worker's own runc root).
+containerd_config() {
+  cat >"$1" <<TOML
+version = 3
+root = "$2/root"
+state = "$2/state"
+[grpc]
+  address = "$3"
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "docker.io/simulated-peering/pause:local"
+[plugins."io.containerd.cri.v1.runtime"]
+  # root here lacks CAP_SYS_RESOURCE: without this every sandbox fails
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$4"
+  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+    SystemdCgroup = false
+${5:-}
+TOML
+}
+
+# kubelet_config FILE SOCKET CERT KEY ADDRESS [EXTRA]: cgroup v1 with
+# cgroupfs, webhook authn/authz, the cluster DNS; EXTRA lines are appended.
+kubelet_config() {
+  cat >"$1" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+failCgroupV1: false
+cgroupDriver: cgroupfs
+containerRuntimeEndpoint: unix://$2
+clusterDNS: [10.96.0.10]
+clusterDomain: cluster.local
+failSwapOn: false
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: Webhook}
+tlsCertFile: $3
+tlsPrivateKeyFile: $4
+address: $5
+healthzBindAddress: 127.0.0.1
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
+imageGCHighThresholdPercent: 100
+serializeImagePulls: false
+${6:-}
+YAML
+}
+
+# kube_proxy_config FILE NODE: iptables mode over the whole pod range.
+kube_proxy_config() {
+  cat >"$1" <<YAML
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
+clusterCIDR: $CLUSTER_CIDR
+hostnameOverride: $2
+conntrack: {maxPerCore: 0}
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+YAML
+}

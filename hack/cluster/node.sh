@@ -19,7 +19,6 @@ i=${1:-}
 name=$(node_name "$i")
 ip=$(node_ip "$i")
 cidr=$(node_pod_cidr "$i")
-gateway=${cidr%0/24}1
 dir=$STATE/nodes/$name
 require_dir "node $name's folder" "$dir"
 npids=$dir/pids
@@ -99,39 +98,12 @@ launch_node() { # NAME COMMAND...: like launch, inside the node
 
 # --- containerd --------------------------------------------------------------
 sock=$dir/containerd/containerd.sock
-cat >"$dir/cni/net.d/10-peering.conflist" <<CNI
-{
-  "cniVersion": "1.0.0",
-  "name": "peering",
-  "plugins": [
-    {"type": "bridge", "bridge": "cni-node$i", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-     "ipam": {"type": "host-local", "dataDir": "$dir/cni/ipam", "ranges": [[{"subnet": "$cidr", "gateway": "$gateway"}]],
-              "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-CNI
-cat >"$dir/containerd/config.toml" <<TOML
-version = 3
-root = "$dir/containerd/root"
-state = "$dir/containerd/state"
-[grpc]
-  address = "$sock"
-[plugins."io.containerd.nri.v1.nri"]
-  disable = true # the host's containerd owns /var/run/nri/nri.sock
-[plugins."io.containerd.cri.v1.images"]
-  snapshotter = "overlayfs"
-  [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = "docker.io/simulated-peering/pause:local"
-[plugins."io.containerd.cri.v1.runtime"]
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["/usr/lib/cni"]
-    conf_dir = "$dir/cni/net.d"
-  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-    SystemdCgroup = false
-    Root = "$dir/runc"
-TOML
+# No masquerade: pod traffic crosses nodes unNATed.
+cni_config "$dir/cni/net.d/10-peering.conflist" "cni-node$i" "$cidr" "$dir/cni/ipam" false
+containerd_config "$dir/containerd/config.toml" "$dir/containerd" "$sock" "$dir/cni/net.d" \
+  "    Root = \"$dir/runc\"
+[plugins.\"io.containerd.nri.v1.nri\"]
+  disable = true # the host's containerd owns /var/run/nri/nri.sock"
 launch_node containerd env PATH="$BIN:$PATH" "$BIN/containerd" --config "$dir/containerd/config.toml"
 wait_for "containerd on $name" 30 "$BIN/ctr" --address "$sock" version
 for tar in "$STATE"/images/*.tar; do
@@ -139,30 +111,9 @@ for tar in "$STATE"/images/*.tar; do
 done
 
 # --- kubelet ---------------------------------------------------------------
-cat >"$dir/kubelet/config.yaml" <<YAML
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-failCgroupV1: false
-cgroupDriver: cgroupfs
-cgroupRoot: /$name
-containerRuntimeEndpoint: unix://$sock
-clusterDNS: [10.96.0.10]
-clusterDomain: cluster.local
-failSwapOn: false
-podLogsDir: $dir/pod-logs
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $PKI/ca.crt}
-authorization: {mode: Webhook}
-tlsCertFile: $npki/kubelet.crt
-tlsPrivateKeyFile: $npki/kubelet.key
-address: $ip
-healthzBindAddress: 127.0.0.1
-evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
-imageGCHighThresholdPercent: 100
-serializeImagePulls: false
-YAML
+kubelet_config "$dir/kubelet/config.yaml" "$sock" "$npki/kubelet.crt" "$npki/kubelet.key" "$ip" \
+  "cgroupRoot: /$name
+podLogsDir: $dir/pod-logs"
 launch_node kubelet "$BIN/kubelet" --config "$dir/kubelet/config.yaml" --kubeconfig "$npki/kubelet-client.kubeconfig" \
   --root-dir "$dir/kubelet/root" --hostname-override "$name" --node-ip "$ip" \
   --node-labels "topology.kubernetes.io/zone=$(node_zone "$i")"
@@ -171,17 +122,7 @@ wait_for "node $name registered" 60 kubectl get node "$name"
 kubectl patch node "$name" --type merge -p "{\"spec\":{\"podCIDR\":\"$cidr\",\"podCIDRs\":[\"$cidr\"]}}" >/dev/null 2>&1 || true
 
 # --- kube-proxy --------------------------------------------------------------
-cat >"$dir/kube-proxy.yaml" <<YAML
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
-clusterCIDR: $CLUSTER_CIDR
-hostnameOverride: $name
-conntrack: {maxPerCore: 0}
-metricsBindAddress: 127.0.0.1:10249
-healthzBindAddress: 127.0.0.1:10256
-YAML
+kube_proxy_config "$dir/kube-proxy.yaml" "$name"
 launch_node kube-proxy "$BIN/kube-proxy" --config "$dir/kube-proxy.yaml"
 wait_for "kube-proxy on $name" 60 in_node curl -sf http://127.0.0.1:10256/healthz
 wait_for "node $name Ready" 120 kubectl wait node "$name" --for=condition=Ready --timeout=2s

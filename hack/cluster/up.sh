@@ -66,65 +66,15 @@ launch kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$PKI/scheduler.kubecon
   --leader-elect=false --bind-address 127.0.0.1 --secure-port 10259
 
 log "containerd"
-cat >"$STATE/cni/net.d/10-peering.conflist" <<CNI
-{
-  "cniVersion": "1.0.0",
-  "name": "peering",
-  "plugins": [
-    {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-     "ipam": {"type": "host-local", "dataDir": "$STATE/cni/ipam", "ranges": [[{"subnet": "$POD_CIDR"}]],
-              "routes": [{"dst": "0.0.0.0/0"}]}},
-    {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]
-}
-CNI
-cat >"$STATE/containerd/config.toml" <<TOML
-version = 3
-root = "$STATE/containerd/root"
-state = "$STATE/containerd/state"
-[grpc]
-  address = "$CONTAINERD_SOCK"
-[plugins."io.containerd.cri.v1.images"]
-  snapshotter = "overlayfs"
-  [plugins."io.containerd.cri.v1.images".pinned_images]
-    sandbox = "docker.io/simulated-peering/pause:local"
-[plugins."io.containerd.cri.v1.runtime"]
-  # root here lacks CAP_SYS_RESOURCE: without this every sandbox fails
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["/usr/lib/cni"]
-    conf_dir = "$STATE/cni/net.d"
-  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-    SystemdCgroup = false
-TOML
+cni_config "$STATE/cni/net.d/10-peering.conflist" "$BRIDGE" "$POD_CIDR" "$STATE/cni/ipam" true
+containerd_config "$STATE/containerd/config.toml" "$STATE/containerd" "$CONTAINERD_SOCK" "$STATE/cni/net.d"
 # containerd finds its runc shim on PATH: ours (containerd 2) must come first.
 launch containerd env PATH="$BIN:$PATH" "$BIN/containerd" --config "$STATE/containerd/config.toml"
 wait_for "containerd" 30 "$BIN/ctr" --address "$CONTAINERD_SOCK" version
 "$ROOT/hack/cluster/images.sh"
 
 log "kubelet"
-cat >"$STATE/kubelet/config.yaml" <<YAML
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-failCgroupV1: false
-cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-clusterDNS: [10.96.0.10]
-clusterDomain: cluster.local
-failSwapOn: false
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $PKI/ca.crt}
-authorization: {mode: Webhook}
-tlsCertFile: $PKI/kubelet.crt
-tlsPrivateKeyFile: $PKI/kubelet.key
-address: $NODE_IP
-healthzBindAddress: 127.0.0.1
-evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
-imageGCHighThresholdPercent: 100
-serializeImagePulls: false
-YAML
+kubelet_config "$STATE/kubelet/config.yaml" "$CONTAINERD_SOCK" "$PKI/kubelet.crt" "$PKI/kubelet.key" "$NODE_IP"
 launch kubelet "$BIN/kubelet" --config "$STATE/kubelet/config.yaml" --kubeconfig "$PKI/kubelet-client.kubeconfig" \
   --root-dir "$STATE/kubelet/root" --hostname-override "$NODE" --node-ip "$NODE_IP" \
   --node-labels "topology.kubernetes.io/zone=$(node_zone 1)"
@@ -132,17 +82,7 @@ wait_for "node $NODE Ready" 120 kubectl wait node "$NODE" --for=condition=Ready 
 kubectl patch node "$NODE" --type merge -p "{\"spec\":{\"podCIDR\":\"$POD_CIDR\",\"podCIDRs\":[\"$POD_CIDR\"]}}" >/dev/null 2>&1 || true
 
 log "kube-proxy"
-cat >"$STATE/kube-proxy.yaml" <<YAML
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
-clusterCIDR: $CLUSTER_CIDR
-hostnameOverride: $NODE
-conntrack: {maxPerCore: 0}
-metricsBindAddress: 127.0.0.1:10249
-healthzBindAddress: 127.0.0.1:10256
-YAML
+kube_proxy_config "$STATE/kube-proxy.yaml" "$NODE"
 launch kube-proxy "$BIN/kube-proxy" --config "$STATE/kube-proxy.yaml"
 wait_for "kube-proxy" 60 curl -sf http://127.0.0.1:10256/healthz
 

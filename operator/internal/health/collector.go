@@ -160,9 +160,7 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 		if !pod.Counts {
 			continue
 		}
-		for _, peer := range snap.View(p.Name).Document().Peers {
-			in.Expected[p.Name] = append(in.Expected[p.Name], peer.Name)
-		}
+		in.Expected[p.Name] = snap.View(p.Name).PeerNames()
 		fetch = append(fetch, p)
 	}
 	timeout := min(2*time.Second, pg.Interval()/2)

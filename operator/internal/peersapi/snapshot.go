@@ -168,6 +168,23 @@ func (s *Snapshot) View(self string) View {
 	return View{Revision: rev.String(), snap: s, self: i}
 }
 
+// PeerNames are the names the view lists, without encoding anything.
+func (v View) PeerNames() []string {
+	var out []string
+	if v.indices != nil {
+		for _, i := range v.indices {
+			out = append(out, v.snap.peers[i].Name)
+		}
+		return out
+	}
+	for i, p := range v.snap.peers {
+		if i != v.self {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
 // Document is the view decoded, for tests.
 func (v View) Document() peers.Document {
 	doc, err := peers.Decode(bytes.Join(v.parts(), nil))

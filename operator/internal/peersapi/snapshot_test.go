@@ -178,6 +178,13 @@ func TestBodyIsTheDocument(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%v: %s", err, body)
 					}
+					var names []string
+					for _, p := range want {
+						names = append(names, p.Name)
+					}
+					if !slices.Equal(view.PeerNames(), names) {
+						t.Fatalf("PeerNames %v, want %v", view.PeerNames(), names)
+					}
 					if doc.Revision != view.Revision || doc.Order != s.Order || doc.Group != "dev/mesh" ||
 						doc.PingInterval.Duration != 10*time.Second || !slices.Equal(doc.Peers, want) {
 						t.Fatalf("gzip %v: got %+v, want peers %v", gzipped, doc, want)
