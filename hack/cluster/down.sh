@@ -40,6 +40,17 @@ for dir in "$STATE"/nodes/*/; do
   fi
   PIDS=$dir/pids stop containerd
   pkill -KILL -f "containerd-shim-runc-v2[^ ]* .*-address $sock" 2>/dev/null
+  # Its pods' network namespaces are mounted in its own mount namespace
+  # only: delete them there (those with an address in its pod range), or
+  # their files stay in /run/netns after it is gone.
+  if running mounts "$dir/pids"; then
+    range=$(awk -v n="$name" '$1 == n {print $2}' "$dir/range" 2>/dev/null)
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    [[ -n $range ]] && nsenter --mount="/proc/$(cat "$dir/pids/mounts.pid")/ns/mnt" bash -c '
+      for ns in $(ls /run/netns 2>/dev/null | grep "^cni-"); do
+        ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet $1" && ip netns delete "$ns" 2>/dev/null
+      done; true' _ "${range%.0/24}."
+  fi
   PIDS=$dir/pids stop mounts
   ip netns delete "$name" 2>/dev/null # its veth goes with it
   # The kubelet's cgroupRoot, deepest first, in every hierarchy.

@@ -19,6 +19,11 @@ report "network namespaces" "$(ip netns list 2>/dev/null | awk '/^peering-node-/
 $(for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do
   ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet ${CLUSTER_CIDR%.0.0/16}\." && echo "$ns"
 done)"
+# A pod namespace file that is no mount point is dead: a worker node's,
+# whose mount namespace went without deleting it.
+report "dead network namespace files" "$(for f in /run/netns/cni-*; do
+  [[ -e $f ]] && ! mountpoint -q "$f" && echo "$f"
+done)"
 report "links" "$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep -E "^($BRIDGE|$NODE_BRIDGE|peeringv[0-9]+|cni-node[0-9]+)(@|$)")"
 report "routes" "$(ip route show 2>/dev/null | grep -E "^${CLUSTER_CIDR%.0.0/16}\.|$NODE_NET\.")"
 for table in nat filter mangle; do

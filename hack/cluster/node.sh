@@ -24,6 +24,7 @@ require_dir "node $name's folder" "$dir"
 npids=$dir/pids
 nlogs=$dir/logs
 mkdir -p "$npids" "$nlogs" "$dir"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,device-plugins}
+echo "$name $cidr" >"$dir/range" # down.sh deletes the pod namespaces in it
 start=$SECONDS
 
 # --- network -----------------------------------------------------------------
@@ -36,7 +37,7 @@ fi
 # plugin's masquerade (kube-proxy's jump stays first).
 iptables -t nat -C POSTROUTING -s "$POD_CIDR" -d "$CLUSTER_CIDR" -m comment --comment peering-nodes -j RETURN 2>/dev/null ||
   iptables -t nat -I POSTROUTING 2 -s "$POD_CIDR" -d "$CLUSTER_CIDR" -m comment --comment peering-nodes -j RETURN
-ip netns list | grep -qx "$name\( .*\)\?" || ip netns add "$name"
+[[ -e /run/netns/$name ]] || ip netns add "$name"
 in_net() { nsenter --net="/run/netns/$name" "$@"; }
 veth=peeringv$i
 if ! ip link show "$veth" >/dev/null 2>&1; then
