@@ -33,23 +33,16 @@ for dir in "$STATE"/nodes/*/; do
   name=${dir##*/}
   for daemon in kubelet kube-proxy; do PIDS=$dir/pids stop "$daemon"; done
   sock=$dir/containerd/containerd.sock
-  if running containerd "$dir/pids"; then
-    ctr=("$BIN/ctr" --address "$sock" -n k8s.io)
-    for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1; done
-    sleep 1
-  fi
+  running containerd "$dir/pids" && kill_containers "$sock"
   PIDS=$dir/pids stop containerd
   pkill -KILL -f "containerd-shim-runc-v2[^ ]* .*-address $sock" 2>/dev/null
   # Its pods' network namespaces are mounted in its own mount namespace
   # only: delete them there (those with an address in its pod range), or
   # their files stay in /run/netns after it is gone.
-  if running mounts "$dir/pids"; then
-    range=$(awk -v n="$name" '$1 == n {print $2}' "$dir/range" 2>/dev/null)
-    # shellcheck disable=SC2016 # expanded by the inner bash
-    [[ -n $range ]] && nsenter --mount="/proc/$(cat "$dir/pids/mounts.pid")/ns/mnt" bash -c '
-      for ns in $(ls /run/netns 2>/dev/null | grep "^cni-"); do
-        ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet $1" && ip netns delete "$ns" 2>/dev/null
-      done; true' _ "${range%.0/24}."
+  range=$(awk -v n="$name" '$1 == n {print $2}' "$dir/range" 2>/dev/null)
+  if [[ -n $range ]] && running mounts "$dir/pids"; then
+    nsenter --mount="/proc/$(cat "$dir/pids/mounts.pid")/ns/mnt" bash -c \
+      "$(declare -f pod_netns); for ns in \$(pod_netns '${range%.0/24}.'); do ip netns delete \"\$ns\"; done" 2>/dev/null
   fi
   PIDS=$dir/pids stop mounts
   ip netns delete "$name" 2>/dev/null # its veth goes with it
@@ -66,13 +59,7 @@ done
 
 for name in kustomize-controller source-controller gitserver kubelet kube-proxy; do stop "$name"; done
 # Containers: kill every task while containerd still runs, then their shims.
-if running containerd; then
-  ctr=("$BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io)
-  for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1; done
-  sleep 1
-  for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1; done
-  for c in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers delete "$c" >/dev/null 2>&1; done
-fi
+running containerd && kill_containers "$CONTAINERD_SOCK"
 for name in kube-scheduler kube-controller-manager kube-apiserver containerd etcd; do stop "$name"; done
 pkill -KILL -f "containerd-shim-runc-v2[^ ]* .*-address $CONTAINERD_SOCK" 2>/dev/null # the cached binary has a version suffix
 # Container processes whose shim died in a killed run.
@@ -85,9 +72,7 @@ awk -v state="$STATE" '$2 == state || index($2, state "/") == 1 {print $2}' /pro
   while read -r m; do umount -l "$m" 2>/dev/null; done
 # Pod network namespaces: only ours, those with an address in the cluster's
 # pod range (other software's cni-* namespaces are left alone).
-for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do
-  ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet ${CLUSTER_CIDR%.0.0/16}\." && ip netns delete "$ns" 2>/dev/null
-done
+for ns in $(pod_netns "${CLUSTER_CIDR%0.0/16}"); do ip netns delete "$ns" 2>/dev/null; done
 
 [[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
 ip link delete "$BRIDGE" 2>/dev/null

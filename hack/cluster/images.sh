@@ -29,7 +29,5 @@ image "$BIN/pause" docker.io/simulated-peering/pause:local "" 65535:65535
 # Worker nodes have their own containerd.
 for sock in "$STATE"/nodes/*/containerd/containerd.sock; do
   [[ -S $sock ]] || continue
-  for tar in "$out"/*.tar; do
-    "$BIN/ctr" --address "$sock" -n k8s.io images import "$tar" >/dev/null 2>>"$LOGS/ctr.log"
-  done
+  import_images "$sock"
 done

@@ -16,9 +16,7 @@ report "processes" "$(pgrep -af "^($BIN/|nsenter --mount=/proc/[0-9]+/ns/mnt --n
 report "container shims" "$(pgrep -af "containerd-shim-runc-v2.* -address $STATE/" 2>/dev/null)"
 report "mounts" "$(awk -v state="$STATE" '$2 == state || index($2, state "/") == 1 {print $2}' /proc/mounts)"
 report "network namespaces" "$(ip netns list 2>/dev/null | awk '/^peering-node-/{print $1}')
-$(for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do
-  ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet ${CLUSTER_CIDR%.0.0/16}\." && echo "$ns"
-done)"
+$(pod_netns "${CLUSTER_CIDR%0.0/16}")"
 # A pod namespace file that is no mount point is dead: a worker node's,
 # whose mount namespace went without deleting it.
 report "dead network namespace files" "$(for f in /run/netns/cni-*; do

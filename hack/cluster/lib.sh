@@ -57,6 +57,37 @@ wait_for() {
   log "$what after $((SECONDS - start))s"
 }
 
+# pod_netns PREFIX: the pod network namespaces (cni-*) with an address
+# starting with PREFIX ("10.88." for every node's pods): ours, unlike other
+# software's. A file that is no longer a namespace is skipped.
+pod_netns() {
+  local ns
+  for ns in /run/netns/cni-*; do
+    ns=${ns##*/}
+    ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet ${1//./\\.}" && echo "$ns"
+  done
+  return 0
+}
+
+# kill_containers SOCKET: kills every container of the containerd at
+# SOCKET while it still runs, then deletes them (their shims then exit).
+kill_containers() {
+  local ctr=("$BIN/ctr" --address "$1" -n k8s.io) t c
+  for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s KILL "$t" >/dev/null 2>&1; done
+  sleep 1
+  for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks delete -f "$t" >/dev/null 2>&1; done
+  for c in $("${ctr[@]}" containers ls -q 2>/dev/null); do "${ctr[@]}" containers delete "$c" >/dev/null 2>&1; done
+}
+
+# import_images SOCKET: imports every image images.sh built into the
+# containerd at SOCKET.
+import_images() {
+  local tar
+  for tar in "$STATE"/images/*.tar; do
+    "$BIN/ctr" --address "$1" -n k8s.io images import "$tar" >/dev/null 2>>"$LOGS/ctr.log"
+  done
+}
+
 running() { [[ -f ${2:-$PIDS}/$1.pid ]] && kill -0 "$(cat "${2:-$PIDS}/$1.pid")" 2>/dev/null; }
 
 # launch NAME COMMAND...: runs a daemon in its own session, logging to

@@ -89,12 +89,8 @@ in_node() { nsenter --mount="/proc/$holder/ns/mnt" --net="/run/netns/$name" "$@"
 # deletes what is there: give this node its own folder at that path.
 mkdir -p /var/lib/kubelet/device-plugins
 nsenter --mount="/proc/$holder/ns/mnt" sh -c "mountpoint -q /var/lib/kubelet/device-plugins || mount --bind '$dir/device-plugins' /var/lib/kubelet/device-plugins"
-launch_node() { # NAME COMMAND...: like launch, inside the node
-  local daemon=$1
-  shift
-  if running "$daemon" "$npids"; then kill "$(cat "$npids/$daemon.pid")" 2>/dev/null; sleep 1; fi
-  nohup setsid nsenter --mount="/proc/$holder/ns/mnt" --net="/run/netns/$name" "$@" >"$nlogs/$daemon.log" 2>&1 </dev/null &
-  echo $! >"$npids/$daemon.pid"
+launch_node() { # NAME COMMAND...: launch, inside the node, with its own PID and log files
+  PIDS=$npids LOGS=$nlogs launch "$1" nsenter --mount="/proc/$holder/ns/mnt" --net="/run/netns/$name" "${@:2}"
 }
 
 # --- containerd --------------------------------------------------------------
@@ -107,9 +103,7 @@ containerd_config "$dir/containerd/config.toml" "$dir/containerd" "$sock" "$dir/
   disable = true # the host's containerd owns /var/run/nri/nri.sock"
 launch_node containerd env PATH="$BIN:$PATH" "$BIN/containerd" --config "$dir/containerd/config.toml"
 wait_for "containerd on $name" 30 "$BIN/ctr" --address "$sock" version
-for tar in "$STATE"/images/*.tar; do
-  "$BIN/ctr" --address "$sock" -n k8s.io images import "$tar" >/dev/null 2>>"$nlogs/ctr.log"
-done
+import_images "$sock"
 
 # --- kubelet ---------------------------------------------------------------
 kubelet_config "$dir/kubelet/config.yaml" "$sock" "$npki/kubelet.crt" "$npki/kubelet.key" "$ip" \

@@ -169,14 +169,7 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 	time.Sleep(5 * time.Second)
 	since := time.Now()
 	time.Sleep(5 * time.Second)
-	pongSince := func(pinger, peer string) bool {
-		for _, at := range cluster.PongsFrom(cluster.Logs(g, ns, pinger), peer) {
-			if at.After(since) {
-				return true
-			}
-		}
-		return false
-	}
+	pongSince := func(pinger, peer string) bool { return pongedAfter(g, ns, pinger, peer, since) }
 	if len(inside) > 1 {
 		g.Expect(pongSince(inside[0].Name, inside[1].Name)).To(BeTrue(), "pods inside %s stopped ponging each other", broken)
 	}
@@ -208,14 +201,7 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 
 	repair()
 	repaired := time.Now()
-	g.Eventually(func() bool {
-		for _, at := range cluster.PongsFrom(cluster.Logs(g, ns, watcher.Name), victim.Name) {
-			if at.After(repaired) {
-				return true
-			}
-		}
-		return false
-	}).WithTimeout(15*time.Second).Should(BeTrue(), "pongs across %s did not come back after the repair", broken)
+	g.Eventually(func() bool { return pongedAfter(g, ns, watcher.Name, victim.Name, repaired) }).WithTimeout(15*time.Second).Should(BeTrue(), "pongs across %s did not come back after the repair", broken)
 	t.Logf("pongs across %s back %s after the repair", broken, time.Since(repaired).Round(time.Millisecond))
 	g.Eventually(func(g Gomega) {
 		pg := cluster.GetGroup(g, ns)
@@ -246,6 +232,11 @@ func nodeToBreak(g Gomega, pods map[string]corev1.Pod) string {
 	}
 	g.Expect(best).NotTo(BeEmpty(), "the operator runs on every worker")
 	return best
+}
+
+// pongedAfter: pinger logged a pong from peer after t.
+func pongedAfter(g Gomega, ns, pinger, peer string, t time.Time) bool {
+	return slices.ContainsFunc(cluster.PongsFrom(cluster.Logs(g, ns, pinger), peer), func(at time.Time) bool { return at.After(t) })
 }
 
 func nodeRange(g Gomega, node string) string {

@@ -56,7 +56,7 @@ func Summarize(in Input) (v1alpha1.LinksStatus, []v1alpha1.Suspect) {
 		link           peers.Link
 	}
 	var links []measured
-	for _, pinger := range sortedKeys(in.Expected) {
+	for _, pinger := range slices.Sorted(maps.Keys(in.Expected)) {
 		if !counts(pinger) {
 			continue
 		}
@@ -241,15 +241,6 @@ func merge(failing map[string]*found, pods []Pod, kind string, placeOf func(Pod)
 		merged.Reason = strings.Join(slices.Sorted(maps.Keys(reasons)), ",")
 		failing[kind+"/"+place] = merged
 	}
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // quantile is the nearest-rank q-quantile of sorted values.
