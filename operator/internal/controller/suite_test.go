@@ -105,7 +105,7 @@ func liveReplicaSets(g Gomega, pg *v1alpha1.PeerGroup) func() []string {
 func currentReplicaSet(g Gomega, pg *v1alpha1.PeerGroup) *appsv1.ReplicaSet {
 	want := render.ReplicaSet(getGroup(g, pg), testenv.RenderOptions).Name
 	rs := &appsv1.ReplicaSet{}
-	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKey{Namespace: pg.Namespace, Name: want}, rs) }).Should(Succeed())
+	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKey{Namespace: pg.Namespace, Name: want}, rs) }).WithTimeout(10 * time.Second).Should(Succeed())
 	return rs
 }
 
