@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	k8s = env.Client
+	// Steps chain several reconciles, some after a 1 s stale-cache retry; the
+	// 1 s default is too tight for two cores running every package under -race.
+	SetDefaultEventuallyTimeout(5 * time.Second)
 	code := m.Run()
 	env.Stop()
 	os.Exit(code)
