@@ -32,8 +32,12 @@ fmt: ## gofmt the code.
 vet: ## go vet the code.
 	go vet ./...
 
+.PHONY: browser
+browser: ## Install Debian's headless Chromium for the browser tests.
+	hack/apt-install.sh chromium-headless-shell
+
 .PHONY: test
-test: test-bins lint ## Run every unit, integration, envtest, manifest and README test, with the race detector.
+test: test-bins browser lint ## Run every unit, integration, envtest, manifest and README test, with the race detector.
 	CGO_ENABLED=1 go test -race -count=1 ./...
 
 .PHONY: fuzz
@@ -85,6 +89,10 @@ CLUSTER_BINS := etcd kube-apiserver kube-controller-manager kube-scheduler kubel
 # more than one (docs/architecture.md, "Worker nodes") and let the mesh cross nodes.
 NODES ?= 3
 export NODES
+
+.PHONY: ui
+ui: ## Open the operator's web view: port-forward localhost:8084 (UI_PORT) to it and print the URL.
+	hack/ui.sh
 
 .PHONY: demo
 demo: cluster-up ## Start a local cluster of NODES nodes (default 3), deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).

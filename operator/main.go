@@ -31,6 +31,7 @@ func main() {
 		peersURL    = flag.String("peers-api-url", envOr("PEERS_API_URL", "http://peering-operator.peering-system.svc:8082"), "the peers API as pods reach it; goes into their PEERS_URL (env PEERS_API_URL)")
 		serverImage = flag.String("server-image", envOr("SERVER_IMAGE", "simulated-peering/server:latest"), "server image for PeerGroups that name none (env SERVER_IMAGE)")
 		namespace   = flag.String("operator-namespace", envOr("POD_NAMESPACE", "peering-system"), "the operator's namespace, which NetworkPolicies let servers reach (env POD_NAMESPACE)")
+		uiAddr      = flag.String("ui-bind-address", "127.0.0.1:8084", "address of the web view; the loopback default lets only kubectl port-forward reach it (\"\" turns it off)")
 		leaderElect = flag.Bool("leader-elect", false, "elect a leader so only one replica reconciles")
 	)
 	zapOpts := zap.Options{}
@@ -61,6 +62,7 @@ func main() {
 	ctx := ctrl.SetupSignalHandler()
 	if err := setup.Add(ctx, mgr, setup.Options{
 		PeersAPIAddr: *peersAddr,
+		UIAddr:       *uiAddr,
 		Render: render.Options{
 			DefaultImage:      *serverImage,
 			PeersURL:          *peersURL,
@@ -73,7 +75,7 @@ func main() {
 		os.Exit(1)
 	}
 	mgr.AddHealthzCheck("healthz", healthz.Ping) // readiness checks: setup.Add
-	log.Info("starting", "peersAPI", *peersAddr, "peersURL", *peersURL, "serverImage", *serverImage, "leaderElection", *leaderElect)
+	log.Info("starting", "peersAPI", *peersAddr, "peersURL", *peersURL, "ui", *uiAddr, "serverImage", *serverImage, "leaderElection", *leaderElect)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)

@@ -60,6 +60,28 @@ func (f *fakeLinks) serve(t *testing.T, pod, ip string, port int) {
 	t.Cleanup(func() { srv.Close() })
 }
 
+// newFakeLinksGroup is a 1 s group of four Ready pods mesh-0…3, two on
+// node-a and two on node-b, each a fake /links server on 127.0.0.<first+i>.
+func newFakeLinksGroup(t *testing.T, g Gomega, first int) (*v1alpha1.PeerGroup, *fakeLinks) {
+	port := freePort(t)
+	pg := newGroup(g, namespace(t), "mesh", 4, func(pg *v1alpha1.PeerGroup) {
+		pg.Spec.Port = int32(port)
+		pg.Spec.PingInterval = &metav1.Duration{Duration: time.Second}
+		pg.Spec.PingTimeout = &metav1.Duration{Duration: 500 * time.Millisecond}
+	})
+	rs := currentReplicaSet(g, pg)
+	f := &fakeLinks{addrs: map[string]string{}, down: map[[2]string]bool{}, silent: map[string]bool{}}
+	for i, node := range []string{"node-a", "node-a", "node-b", "node-b"} {
+		name, ip := fmt.Sprintf("mesh-%d", i), fmt.Sprintf("127.0.0.%d", first+i)
+		f.pods, f.addrs[name] = append(f.pods, name), net.JoinHostPort(ip, strconv.Itoa(port))
+		f.serve(t, name, ip, port)
+		pod, err := testenv.ScheduledPodOn(ctx, k8s, rs, name, node)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(testenv.MarkReady(ctx, k8s, pod, ip)).To(Succeed())
+	}
+	return pg, f
+}
+
 func (f *fakeLinks) update(change func(*fakeLinks)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -82,22 +104,7 @@ func linksCondition(g Gomega, pg *v1alpha1.PeerGroup) *metav1.Condition {
 // the mesh is steady.
 func TestLinkHealthFromReports(t *testing.T) {
 	g := NewWithT(t)
-	port := freePort(t)
-	pg := newGroup(g, namespace(t), "mesh", 4, func(pg *v1alpha1.PeerGroup) {
-		pg.Spec.Port = int32(port)
-		pg.Spec.PingInterval = &metav1.Duration{Duration: time.Second}
-		pg.Spec.PingTimeout = &metav1.Duration{Duration: 500 * time.Millisecond}
-	})
-	rs := currentReplicaSet(g, pg)
-	f := &fakeLinks{addrs: map[string]string{}, down: map[[2]string]bool{}, silent: map[string]bool{}}
-	for i, node := range []string{"node-a", "node-a", "node-b", "node-b"} {
-		name, ip := fmt.Sprintf("mesh-%d", i), fmt.Sprintf("127.0.0.%d", 20+i)
-		f.pods, f.addrs[name] = append(f.pods, name), net.JoinHostPort(ip, strconv.Itoa(port))
-		f.serve(t, name, ip, port)
-		pod, err := testenv.ScheduledPodOn(ctx, k8s, rs, name, node)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(testenv.MarkReady(ctx, k8s, pod, ip)).To(Succeed())
-	}
+	pg, f := newFakeLinksGroup(t, g, 20)
 
 	// All up (once the pods have been Ready for an interval). The status and
 	// its conditions are two writes: wait for both.

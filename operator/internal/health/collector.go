@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,7 +45,11 @@ type Collector struct {
 
 	mu     sync.Mutex
 	latest map[types.NamespacedName]Result
+	rounds map[types.NamespacedName]Input // the reports behind latest, for the web view
 	next   map[types.NamespacedName]time.Time
+	// roundDone is closed (and replaced) after every round of any group.
+	roundDone chan struct{}
+	running   atomic.Bool
 }
 
 // NewCollector returns a collector reading the cache.
@@ -57,8 +62,10 @@ func NewCollector(reader client.Reader) *Collector {
 		// connection per pod would be an idle socket per pod between rounds.
 		Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true,
 			MaxResponseHeaderBytes: 8 << 10}},
-		latest: map[types.NamespacedName]Result{},
-		next:   map[types.NamespacedName]time.Time{},
+		latest:    map[types.NamespacedName]Result{},
+		rounds:    map[types.NamespacedName]Input{},
+		next:      map[types.NamespacedName]time.Time{},
+		roundDone: make(chan struct{}),
 	}
 }
 
@@ -67,6 +74,8 @@ func (c *Collector) NeedLeaderElection() bool { return true }
 
 // Start runs rounds until ctx ends: each group once per its interval.
 func (c *Collector) Start(ctx context.Context) error {
+	c.running.Store(true)
+	defer c.running.Store(false)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -106,6 +115,7 @@ func (c *Collector) forgetAllBut(seen map[types.NamespacedName]bool) {
 		if !seen[key] {
 			delete(c.next, key)
 			delete(c.latest, key)
+			delete(c.rounds, key)
 			forget(key)
 		}
 	}
@@ -119,17 +129,42 @@ func (c *Collector) Latest(key types.NamespacedName) (Result, bool) {
 	return r, ok
 }
 
+// Matrix lays out the group's last round for the web view.
+func (c *Collector) Matrix(key types.NamespacedName) (Matrix, bool) {
+	c.mu.Lock()
+	in, ok := c.rounds[key]
+	c.mu.Unlock()
+	if !ok {
+		return Matrix{}, false
+	}
+	return BuildMatrix(in), true // in is never modified once stored
+}
+
+// Collecting: this replica runs the rounds (it is the leader).
+func (c *Collector) Collecting() bool { return c.running.Load() }
+
+// RoundDone is closed after the next round of any group.
+func (c *Collector) RoundDone() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.roundDone
+}
+
 func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
-	r, err := c.Round(ctx, pg, time.Now())
+	in, err := c.Round(ctx, pg, time.Now())
 	if err != nil {
 		logf.FromContext(ctx).Error(err, "collecting links", "peergroup", client.ObjectKeyFromObject(pg))
 		return
 	}
+	links, suspects := Summarize(in)
+	r := Result{Links: links, Suspects: suspects}
 	key := client.ObjectKeyFromObject(pg)
 	record(key, r)
 	c.mu.Lock()
 	old, had := c.latest[key]
-	c.latest[key] = r
+	c.latest[key], c.rounds[key] = r, in
+	close(c.roundDone)
+	c.roundDone = make(chan struct{})
 	c.mu.Unlock()
 	if !had || !reflect.DeepEqual(old, r) {
 		select {
@@ -139,11 +174,11 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 	}
 }
 
-// Round fetches every counting pod's /links and summarizes the group.
-func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.Time) (Result, error) {
+// Round fetches every counting pod's /links.
+func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.Time) (Input, error) {
 	replicaSets, members, err := peersapi.ListMembers(ctx, c.Reader, pg)
 	if err != nil {
-		return Result{}, err
+		return Input{}, err
 	}
 	snap := peersapi.Build(pg, replicaSets, members)
 	in := Input{Expected: map[string][]string{}, Reports: map[string]peers.Links{}}
@@ -187,8 +222,7 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 		}()
 	}
 	wg.Wait()
-	links, suspects := Summarize(in)
-	return Result{Links: links, Suspects: suspects}, nil
+	return in, nil
 }
 
 // counts: Ready, not terminating, and Ready for at least one interval (a

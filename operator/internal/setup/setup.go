@@ -28,6 +28,7 @@ import (
 	"github.com/simulated-peering/simulated-peering/operator/internal/health"
 	"github.com/simulated-peering/simulated-peering/operator/internal/peersapi"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
+	"github.com/simulated-peering/simulated-peering/operator/internal/ui"
 )
 
 // ControllerName reports events and owns fields.
@@ -39,6 +40,10 @@ type Options struct {
 	PeersAPIAddr string
 	// PeersAPIListening, if set, receives the peers API's bound address.
 	PeersAPIListening func(net.Addr)
+	// UIAddr is where the web view listens ("" for none).
+	UIAddr string
+	// UIListening, if set, receives the web view's bound address.
+	UIListening func(net.Addr)
 	// MetricsRecorder defaults to one registered on controller-runtime's registry.
 	MetricsRecorder *metrics.Recorder
 }
@@ -104,7 +109,13 @@ func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := mgr.AddReadyzCheck("peers-api", srv.Ready); err != nil {
 		return err
 	}
-	return mgr.Add(srv)
+	if err := mgr.Add(srv); err != nil {
+		return err
+	}
+	if opts.UIAddr == "" {
+		return nil
+	}
+	return mgr.Add(&ui.Server{Addr: opts.UIAddr, Reader: mgr.GetCache(), Links: links, Listening: opts.UIListening})
 }
 
 func cacheSynced(c cache.Cache) healthz.Checker {

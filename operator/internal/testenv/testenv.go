@@ -45,6 +45,8 @@ type Env struct {
 	Client client.Client
 	// PeersURL is the base URL of the operator's peers API ("" without operator).
 	PeersURL string
+	// UIURL is the base URL of the operator's web view ("" without operator).
+	UIURL string
 	// Manager is the running operator's manager (nil without operator).
 	Manager manager.Manager
 
@@ -97,11 +99,13 @@ func (e *Env) startOperator() error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	listening := make(chan net.Addr, 1)
+	listening, uiListening := make(chan net.Addr, 1), make(chan net.Addr, 1)
 	if err := setup.Add(ctx, mgr, setup.Options{
 		Render:            RenderOptions,
 		PeersAPIAddr:      "127.0.0.1:0",
 		PeersAPIListening: func(a net.Addr) { listening <- a },
+		UIAddr:            "127.0.0.1:0",
+		UIListening:       func(a net.Addr) { uiListening <- a },
 		MetricsRecorder:   fluxmetrics.NewRecorder(),
 	}); err != nil {
 		cancel()
@@ -109,13 +113,18 @@ func (e *Env) startOperator() error {
 	}
 	e.Manager, e.cancel, e.done = mgr, cancel, make(chan error, 1)
 	go func() { e.done <- mgr.Start(ctx) }()
-	select {
-	case a := <-listening:
-		e.PeersURL = "http://" + a.String()
-	case err := <-e.done:
-		return fmt.Errorf("operator stopped: %w", err)
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("peers API did not start")
+	for _, server := range []struct {
+		listening <-chan net.Addr
+		url       *string
+	}{{listening, &e.PeersURL}, {uiListening, &e.UIURL}} {
+		select {
+		case a := <-server.listening:
+			*server.url = "http://" + a.String()
+		case err := <-e.done:
+			return fmt.Errorf("operator stopped: %w", err)
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("the operator's servers did not start")
+		}
 	}
 	return nil
 }
