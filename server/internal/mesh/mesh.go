@@ -180,10 +180,11 @@ func (m *Mesh) closeAll() {
 	m.pinger.CloseIdle()
 }
 
-// ping runs one ping, then puts the peer back in the schedule one interval
-// (±10%) later, unless it left meanwhile.
+// ping runs one ping, then puts the peer back in the schedule (nextPing),
+// unless it left meanwhile.
 func (m *Mesh) ping(t *target, timeout time.Duration) {
 	defer m.pings.Done()
+	started := time.Now()
 	r := m.pinger.Ping(t.ctx, t.peer.Address, timeout)
 	m.record(t.ctx, t.peer, r)
 	m.mu.Lock()
@@ -193,7 +194,7 @@ func (m *Mesh) ping(t *target, timeout time.Duration) {
 	}
 	now := time.Now()
 	t.record.Add(now, r.Outcome, r.RTT)
-	t.next = now.Add(jitter(m.settings.Interval))
+	t.next = nextPing(started, now, m.settings.Interval, t.record.failures)
 	heap.Push(&m.due, t)
 	m.nudge()
 }
@@ -210,6 +211,22 @@ func firstPingWithin(interval time.Duration, firstSet bool) time.Duration {
 		return interval
 	}
 	return min(interval, NewPeerSpread)
+}
+
+// nextPing keeps a peer's cadence: one interval (±10%) after the start of
+// its last ping, however long that ping took (a timeout must not stretch
+// the interval). A first failure is confirmed sooner, min(interval/4, 1s)
+// after it, so a broken link is down (peers.DownAfter failures) within
+// about two timeouts instead of a whole interval more; one extra ping per
+// outage, none while it lasts.
+func nextPing(started, ended time.Time, interval time.Duration, failures int) time.Time {
+	if failures > 0 && failures < peers.DownAfter {
+		return ended.Add(min(interval/4, time.Second))
+	}
+	if next := started.Add(jitter(interval)); next.After(ended) {
+		return next
+	}
+	return ended
 }
 
 func stagger(interval time.Duration) time.Duration {
