@@ -39,14 +39,15 @@ type Collector struct {
 	// Changed receives a group whose summary changed (never blocks: a full
 	// channel means a reconcile is already queued).
 	Changed chan event.TypedGenericEvent[*v1alpha1.PeerGroup]
-	// Concurrency bounds the fetches in flight per round (default 16).
-	Concurrency int
-	Client      *http.Client
+	Client  *http.Client
+	// fetches bounds the fetches in flight, over every group's round.
+	fetches chan struct{}
 
 	mu     sync.Mutex
 	latest map[types.NamespacedName]Result
 	rounds map[types.NamespacedName]Input // the reports behind latest, for the web view
 	next   map[types.NamespacedName]time.Time
+	busy   map[types.NamespacedName]bool // a round is in flight
 	// roundDone is closed (and replaced) after every round of any group.
 	roundDone chan struct{}
 	running   atomic.Bool
@@ -55,9 +56,9 @@ type Collector struct {
 // NewCollector returns a collector reading the cache.
 func NewCollector(reader client.Reader) *Collector {
 	return &Collector{
-		Reader:      reader,
-		Changed:     make(chan event.TypedGenericEvent[*v1alpha1.PeerGroup], 1024),
-		Concurrency: 16,
+		Reader:  reader,
+		Changed: make(chan event.TypedGenericEvent[*v1alpha1.PeerGroup], 1024),
+		fetches: make(chan struct{}, MaxFetches),
 		// No keep-alive: a round touches each pod once per interval, and a
 		// connection per pod would be an idle socket per pod between rounds.
 		Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true,
@@ -65,6 +66,7 @@ func NewCollector(reader client.Reader) *Collector {
 		latest:    map[types.NamespacedName]Result{},
 		rounds:    map[types.NamespacedName]Input{},
 		next:      map[types.NamespacedName]time.Time{},
+		busy:      map[types.NamespacedName]bool{},
 		roundDone: make(chan struct{}),
 	}
 }
@@ -72,45 +74,75 @@ func NewCollector(reader client.Reader) *Collector {
 // NeedLeaderElection: one replica collects; the others would only repeat it.
 func (c *Collector) NeedLeaderElection() bool { return true }
 
-// Start runs rounds until ctx ends: each group once per its interval.
+// MaxFetches bounds the /links fetches in flight over all groups, and
+// MaxFetchesPerRound those of one group: a slow or broken group (each of its
+// fetches may wait out its timeout) takes a share, never all of them.
+const (
+	MaxFetches         = 64
+	MaxFetchesPerRound = 16
+)
+
+// lookAgain bounds the wait for the next due round, so new groups are seen.
+const lookAgain = time.Second
+
+// Start runs rounds until ctx ends: each group once per its interval, each
+// round in its own goroutine (one at a time per group).
 func (c *Collector) Start(ctx context.Context) error {
 	c.running.Store(true)
 	defer c.running.Store(false)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	var rounds sync.WaitGroup
+	defer rounds.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		}
-		var list v1alpha1.PeerGroupList
-		if err := c.Reader.List(ctx, &list); err != nil {
-			continue
-		}
-		now := time.Now()
-		seen := map[types.NamespacedName]bool{}
-		for i := range list.Items {
-			pg := &list.Items[i]
-			key := client.ObjectKeyFromObject(pg)
-			seen[key] = true
-			c.mu.Lock()
-			due := !now.Before(c.next[key])
-			if due {
-				c.next[key] = now.Add(pg.Interval())
-			}
-			c.mu.Unlock()
-			if due && pg.DeletionTimestamp.IsZero() {
-				c.collect(ctx, pg)
-			}
-		}
-		c.forgetAllBut(seen)
+		timer.Reset(c.startDue(ctx, &rounds))
 	}
 }
 
-func (c *Collector) forgetAllBut(seen map[types.NamespacedName]bool) {
+// startDue starts the rounds that are due and returns how long until the
+// next one is.
+func (c *Collector) startDue(ctx context.Context, rounds *sync.WaitGroup) time.Duration {
+	var list v1alpha1.PeerGroupList
+	// Read-only, and listed up to ten times a second: no deep copies.
+	if err := c.Reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return lookAgain
+	}
+	now := time.Now()
+	wait := lookAgain
+	seen := map[types.NamespacedName]bool{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for i := range list.Items {
+		pg := &list.Items[i]
+		key := client.ObjectKeyFromObject(pg)
+		seen[key] = true
+		if !pg.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if next := c.next[key]; now.Before(next) || c.busy[key] {
+			wait = min(wait, max(next.Sub(now), 100*time.Millisecond))
+			continue
+		}
+		c.next[key], c.busy[key] = now.Add(pg.Interval()), true
+		wait = min(wait, pg.Interval())
+		rounds.Go(func() {
+			c.collect(ctx, pg)
+			c.mu.Lock()
+			delete(c.busy, key)
+			c.mu.Unlock()
+		})
+	}
+	c.forgetAllBut(seen)
+	return wait
+}
+
+// forgetAllBut drops the groups not seen (c.mu held).
+func (c *Collector) forgetAllBut(seen map[types.NamespacedName]bool) {
 	for key := range c.next {
 		if !seen[key] {
 			delete(c.next, key)
@@ -201,16 +233,22 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 	timeout := min(2*time.Second, pg.Interval()/2)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(c.Concurrency, 1))
+	mine := make(chan struct{}, MaxFetchesPerRound)
 	for _, p := range fetch {
 		address, ok := peersapi.Address(p, pg.ServerPort())
 		if !ok {
 			continue
 		}
+		mine <- struct{}{} // freed by this round's own fetches
+		select {
+		case c.fetches <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return Input{}, ctx.Err()
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-c.fetches; <-mine; wg.Done() }()
 			links, err := c.Fetch(ctx, address, timeout)
 			if err != nil {
 				logf.FromContext(ctx).V(1).Info("pod did not report its links", "pod", p.Name, "error", err.Error())
