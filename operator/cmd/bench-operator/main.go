@@ -9,10 +9,13 @@
 //     cold start, the operator's memory, one pod becoming Ready (how many
 //     polls are answered, how fast, the operator's CPU), and the watches the
 //     operator holds on the API server;
-//  4. the operator's heap with 1,000 PeerGroups of 10 Ready pods each, and
+//  4. a link round (issue 13) on a group of 1,000 pods with maxPeersPerPod
+//     10 whose /links answers come from fake servers: wall time, CPU and
+//     allocation per round, and what the collector keeps for the web view;
+//  5. the operator's heap with 1,000 PeerGroups of 10 Ready pods each, and
 //     with 5,000 ReplicaSets that are not its own.
 //
-// The simulated servers of 2 and 3 run in a child process, so their cost is
+// The simulated servers of 2, 3 and 4 run in a child process, so their cost is
 // not counted as the operator's.
 //
 // Usage: make bench-operator   (needs bin/kube-apiserver and bin/etcd)
@@ -55,13 +58,19 @@ func main() {
 	unrelatedRS := flag.Int("unrelated", 5000, "ReplicaSets of other applications created, which the operator must not cache")
 	scalePods := flag.Int("scale", 10000, "pods in the fan-out group of the scale run (0 skips it)")
 	fanOut := flag.Int("fanout", 10, "maxPeersPerPod of the scale run")
+	linkPods := flag.Int("links", 1000, "pods in the fan-out group of the link round run (0 skips it)")
 	child := flag.Bool("pollers", false, "internal: run the simulated servers' long-polls")
+	linkServers := flag.Bool("link-servers", false, "internal: serve the simulated servers' /links")
 	childURL := flag.String("url", "", "internal: the peers URL the pollers use")
 	childPrefix := flag.String("prefix", "mesh-", "internal: the pollers' pod name prefix")
 	childN := flag.Int("n", 0, "internal: how many pollers")
 	flag.Parse()
 	if *child {
 		runPollers(*childURL, *childPrefix, *childN)
+		return
+	}
+	if *linkServers {
+		runLinkServers(*childURL, *childN)
 		return
 	}
 	env, err := testenv.Start(true)
@@ -79,6 +88,9 @@ func main() {
 	wakeUp(c, big, url, *pods)
 	if *scalePods > 0 {
 		scale(env, *scalePods, *fanOut, watchesAtStart)
+	}
+	if *linkPods > 0 {
+		aggregation(env, *linkPods, *fanOut)
 	}
 	if *unrelatedRS > 0 {
 		unrelated(c, *unrelatedRS)

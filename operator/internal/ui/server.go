@@ -202,13 +202,19 @@ func (s *Server) view(ctx context.Context, selected string) (View, error) {
 	v := View{Collecting: s.Links.Collecting(), Groups: []Group{}, At: time.Now()}
 	for i := range list.Items {
 		pg := &list.Items[i]
-		g := summary(pg)
+		key := types.NamespacedName{Namespace: pg.Namespace, Name: pg.Name}
+		g, suspects := summary(pg), pg.Status.Suspects
+		// The leader's last round is newer than the status it is about to
+		// write: show that, so the list and the matrix always agree.
+		if r, ok := s.Links.Latest(key); ok {
+			g, suspects = fromRound(g, r), r.Suspects
+		}
 		v.Groups = append(v.Groups, g)
 		if selected != pg.Namespace+"/"+pg.Name {
 			continue
 		}
-		d := &Detail{Group: g, Interval: pg.Interval().String(), Suspects: pg.Status.Suspects}
-		if m, ok := s.Links.Matrix(types.NamespacedName{Namespace: pg.Namespace, Name: pg.Name}); ok {
+		d := &Detail{Group: g, Interval: pg.Interval().String(), Suspects: suspects}
+		if m, ok := s.Links.Matrix(key); ok {
 			d.Matrix = &m
 		}
 		v.Group = d
@@ -222,6 +228,17 @@ func (s *Server) view(ctx context.Context, selected string) (View, error) {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 	return v, nil
+}
+
+// fromRound describes the group by a round's summary instead of its status.
+func fromRound(g Group, r health.Result) Group {
+	status, reason, message := health.Condition(r.Links, r.Suspects)
+	g.Health, g.Reason, g.Message = string(status), reason, message
+	g.Links, g.P99, g.Suspect = r.Links.Summary, r.Links.P99, ""
+	if len(r.Suspects) > 0 {
+		g.Suspect = r.Suspects[0].Kind + "/" + r.Suspects[0].Name
+	}
+	return g
 }
 
 func summary(pg *v1alpha1.PeerGroup) Group {

@@ -4,9 +4,11 @@
 package cluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,4 +204,52 @@ func WaitForFullMesh(g Gomega, ns string, n int, within time.Duration) map[strin
 		}).WithTimeout(within).WithPolling(time.Second).Should(Succeed(), "every pod logs a pong from each other pod within %s", within)
 	}
 	return running
+}
+
+// PortForward runs `kubectl port-forward` to target (e.g. svc/x) in ns until
+// the test ends, and returns the local address it listens on.
+func PortForward(t *testing.T, ns, target string, port int) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(Root, "bin", "kubectl"), "--kubeconfig", Kubeconfig,
+		"-n", ns, "port-forward", "--address", "127.0.0.1", target, fmt.Sprintf(":%d", port))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// "Forwarding from 127.0.0.1:41231 -> 8084"
+	lines := bufio.NewScanner(out)
+	found := make(chan string, 1)
+	go func() {
+		for lines.Scan() {
+			if f := strings.Fields(lines.Text()); len(f) == 5 && f[0] == "Forwarding" {
+				found <- f[2]
+				break
+			}
+		}
+		io.Copy(io.Discard, out) // kubectl logs each connection
+	}()
+	select {
+	case addr := <-found:
+		return addr
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kubectl port-forward %s %d printed no address", target, port)
+		return ""
+	}
+}
+
+// Artifacts is where tests leave files for people (screenshots): $ARTIFACTS,
+// or _artifacts in the checkout.
+func Artifacts(t *testing.T) string {
+	dir := os.Getenv("ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(Root, "_artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

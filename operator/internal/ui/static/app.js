@@ -62,7 +62,7 @@ function renderGroup(g) {
   $("group-health").textContent = "LinksHealthy=" + g.health + (g.reason ? " (" + g.reason + ")" : "") + (g.message ? ": " + g.message : "");
   $("suspects").replaceChildren(...(g.suspects || []).map((s) =>
     el("li", {}, s.kind + " " + s.name + (s.node ? " on " + s.node : "") + ": " + s.reason + ", reported by " + s.reportedBy)));
-  if (!(g.suspects || []).length) $("suspects").append(el("li", {}, "none"));
+  $("no-suspects").hidden = (g.suspects || []).length > 0;
   const m = g.matrix;
   if (!m) {
     $("matrix-caption").textContent = "No round yet: the operator fetches /links from every pod once per interval.";
@@ -89,10 +89,12 @@ function fraction(t) {
   return Math.round((100 * t.down) / t.measured) + "%";
 }
 
-function placeLabel(p, level) {
+// placeLabel names a row; columns are narrow, so a pod's column shows only
+// the part after its last "-" (its ReplicaSet's pods share the rest).
+function placeLabel(p, level, short) {
   if (level === "Zone") return p.name || "(no zone)";
   if (level === "Node") return (p.name || "(no node)") + " (" + p.pods + ")";
-  return p.name;
+  return short ? p.name.slice(p.name.lastIndexOf("-") + 1) : p.name;
 }
 
 // edge: the separator before place i (zone, then node boundaries).
@@ -113,11 +115,14 @@ function renderMatrix(m) {
   const cells = new Map();
   for (const c of m.cells || []) cells.set(c.from * n + c.to, c);
   const grid = $("matrix");
-  grid.style.gridTemplateColumns = "auto repeat(" + n + ", 14px) auto";
+  // Small groups get bigger cells; 60 places of 14px still fit a laptop.
+  const size = n <= 12 ? 28 : n <= 30 ? 20 : 14;
+  grid.style.setProperty("--cell", size + "px");
+  grid.style.gridTemplateColumns = "auto repeat(" + n + ", " + size + "px) auto";
   const out = [el("div", { class: "head" }, "from ↓ to →")];
   places.forEach((p, j) => {
     const e = edge(places, j, m.level);
-    out.push(el("div", { class: "head col" + (e ? " c-" + e : ""), title: describePlace(p) }, el("span", {}, placeLabel(p, m.level))));
+    out.push(el("div", { class: "head col" + (e ? " c-" + e : ""), title: describePlace(p) }, el("span", {}, placeLabel(p, m.level, true))));
   });
   out.push(el("div", { class: "head margin" }, "fails"));
   places.forEach((from, i) => {
