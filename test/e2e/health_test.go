@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +61,10 @@ func TestAnUnreachablePodIsNamedAndShown(t *testing.T) {
 
 	page := browser.Open(t)
 	ui := cluster.PortForward(t, "peering-system", "svc/peering-operator", 8084)
+	operatorIP, err := cluster.Kubectl("-n", "peering-system", "get", "pods", "-l", "app.kubernetes.io/name=peering-operator", "-o", "jsonpath={.items[0].status.podIP}")
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = net.DialTimeout("tcp", net.JoinHostPort(operatorIP, "8084"), 2*time.Second)
+	g.Expect(err).To(HaveOccurred(), "the web view is on the operator pod's loopback only, not on the pod network")
 	g.Expect(chromedp.Do(page, chromedp.Navigate("http://"+ui+"/#"+ns+"/mesh"))).To(Succeed())
 	column := func() ([]string, error) {
 		cells, err := browser.MatrixCells(page)
