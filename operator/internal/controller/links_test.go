@@ -11,7 +11,10 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
@@ -218,4 +221,35 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A terminating pod counts for nothing: its links going down (it stops
+// answering) raise no suspect, no event, and leave the mesh healthy.
+func TestATerminatingPodRaisesNothing(t *testing.T) {
+	g := NewWithT(t)
+	pg, f := newFakeLinksGroup(t, g, 50)
+	g.Eventually(func() string { return linksCondition(g, pg).Reason }).WithTimeout(10 * time.Second).Should(Equal(health.ReasonAllLinksUp))
+
+	pod := &corev1.Pod{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: pg.Namespace, Name: "mesh-3"}, pod)).To(Succeed())
+	pod.Finalizers = append(pod.Finalizers, "test.simulated-peering.io/hold")
+	g.Expect(k8s.Update(ctx, pod)).To(Succeed())
+	t.Cleanup(func() {
+		k8s.Patch(ctx, pod, client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/metadata/finalizers"}]`)))
+	})
+	g.Expect(k8s.Delete(ctx, pod)).To(Succeed())
+	f.update(func(f *fakeLinks) {
+		for _, p := range []string{"mesh-0", "mesh-1", "mesh-2"} {
+			f.down[[2]string{p, "mesh-3"}] = true
+		}
+		f.silent["mesh-3"] = true
+	})
+
+	g.Eventually(func() string { return getGroup(g, pg).Status.Links.Summary }).WithTimeout(5*time.Second).Should(Equal("6/6"), "three pods count")
+	g.Consistently(func(g Gomega) {
+		got := getGroup(g, pg)
+		g.Expect(got.Status.Suspects).To(BeEmpty())
+		g.Expect(linksCondition(g, pg).Reason).To(Equal(health.ReasonAllLinksUp))
+	}).WithTimeout(3 * time.Second).Should(Succeed())
+	g.Expect(eventReasons(g, pg)()).NotTo(ContainElement("LinkDown"))
 }
