@@ -25,6 +25,19 @@ const (
 	MaxWait = 5 * time.Minute
 )
 
+// Pod-bound identity: a server sends its projected ServiceAccount token, minted
+// by the kubelet for this audience and bound to its pod, as a bearer token;
+// the operator answers only a member of the group, with its own view.
+const (
+	TokenAudience = "peering.simulated-peering.io"
+	// TokenFile is where the rendered pod mounts it (the kubelet rotates it,
+	// so the server reads it for each request).
+	TokenFile = "/var/run/secrets/peering.simulated-peering.io/token"
+	// TokenExpirationSeconds is the token's lifetime (the API's minimum); the
+	// kubelet renews it at 80%.
+	TokenExpirationSeconds = 600
+)
+
 // ResponderHeader names the pod that answered a /ping.
 const ResponderHeader = "X-Peering-Pod"
 

@@ -73,7 +73,9 @@ func main() {
 		runLinkServers(*childURL, *childN)
 		return
 	}
-	env, err := testenv.Start(true)
+	// The peers API alone: its pollers carry no tokens (what authentication
+	// adds per poll is BenchmarkAuthorize in operator/internal/controller).
+	env, err := testenv.Start(true, testenv.WithoutPeersAPIAuth)
 	check(err)
 	defer env.Stop()
 	c := env.Client

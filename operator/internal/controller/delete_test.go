@@ -8,11 +8,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 )
 
 // Deleting a PeerGroup leaves its objects to the garbage collector (envtest
-// has none, so the owner references are checked) and the peers API answers
-// 404 for it at once.
+// has none, so the owner references are checked) and the peers API refuses
+// its pods at once (403: they are members of no group any more).
 func TestDeleteLeavesOwnedObjectsToTheGarbageCollector(t *testing.T) {
 	g := NewWithT(t)
 	pg := newGroup(g, namespace(t), "mesh", 1)
@@ -21,16 +23,16 @@ func TestDeleteLeavesOwnedObjectsToTheGarbageCollector(t *testing.T) {
 	uid := getGroup(g, pg).UID
 
 	g.Expect(k8s.Delete(ctx, getGroup(g, pg))).To(Succeed())
-	g.Eventually(func() int { code, _ := fetchPeers(g, pg, pods[0].Name); return code }).Should(Equal(http.StatusNotFound))
+	g.Eventually(func() int { code, _ := fetchPeers(g, pg, pods[0].Name); return code }).Should(Equal(http.StatusForbidden))
 
-	owned := []client.Object{&corev1.Service{}, &networkingv1.NetworkPolicy{}}
-	for _, o := range owned {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(pg), o)).To(Succeed())
+	owned := []client.Object{&corev1.Service{}, &networkingv1.NetworkPolicy{}, &corev1.ServiceAccount{}}
+	for i, name := range []string{pg.Name, pg.Name, render.ServiceAccountName(pg)} {
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: pg.Namespace, Name: name}, owned[i])).To(Succeed())
 	}
 	for _, rs := range replicaSets(g, pg) {
 		owned = append(owned, &rs)
 	}
-	g.Expect(owned).To(HaveLen(3))
+	g.Expect(owned).To(HaveLen(4))
 	for _, o := range owned {
 		refs := o.GetOwnerReferences()
 		g.Expect(refs).To(HaveLen(1))

@@ -84,8 +84,9 @@ func TestOrphansAreAdopted(t *testing.T) {
 	g.Eventually(func() bool { return conditions.IsReady(getGroup(g, pg)) }).Should(BeTrue())
 
 	g.Expect(k8s.Delete(ctx, getGroup(g, pg))).To(Succeed())
-	owned := []client.Object{&corev1.Service{}, &networkingv1.NetworkPolicy{}, &appsv1.ReplicaSet{}}
-	keys := []types.NamespacedName{client.ObjectKeyFromObject(pg), client.ObjectKeyFromObject(pg), client.ObjectKeyFromObject(rs)}
+	owned := []client.Object{&corev1.Service{}, &networkingv1.NetworkPolicy{}, &appsv1.ReplicaSet{}, &corev1.ServiceAccount{}}
+	keys := []types.NamespacedName{client.ObjectKeyFromObject(pg), client.ObjectKeyFromObject(pg), client.ObjectKeyFromObject(rs),
+		{Namespace: pg.Namespace, Name: render.ServiceAccountName(pg)}}
 	for i, o := range owned { // what the garbage collector does for --cascade=orphan
 		g.Expect(k8s.Get(ctx, keys[i], o)).To(Succeed())
 		patch := client.MergeFrom(o.DeepCopyObject().(client.Object))
@@ -124,8 +125,12 @@ func TestRecreatedBeforeGarbageCollectionWaits(t *testing.T) {
 	}).WithTimeout(2 * time.Second).Should(Succeed())
 
 	// The garbage collector's part.
-	for _, o := range []client.Object{&corev1.Service{}, &networkingv1.NetworkPolicy{}} {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(pg), o)).To(Succeed())
+	for _, o := range []client.Object{&corev1.Service{}, &networkingv1.NetworkPolicy{}, &corev1.ServiceAccount{}} {
+		key := client.ObjectKeyFromObject(pg)
+		if _, ok := o.(*corev1.ServiceAccount); ok {
+			key.Name = render.ServiceAccountName(pg)
+		}
+		g.Expect(k8s.Get(ctx, key, o)).To(Succeed())
 		g.Expect(k8s.Delete(ctx, o)).To(Succeed())
 	}
 	g.Expect(k8s.Delete(ctx, rs)).To(Succeed())

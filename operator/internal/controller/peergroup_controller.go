@@ -63,6 +63,7 @@ const (
 // delete on Services and NetworkPolicies: never called, but adopting an orphan
 // (setting its owner reference) needs it under OwnerReferencesPermissionEnforcement.
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
@@ -90,6 +91,7 @@ func (r *PeerGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{}))).
 		Owns(&appsv1.ReplicaSet{}).
 		Owns(&corev1.Service{}).
+		Owns(&corev1.ServiceAccount{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(groupOfPod))
 	if r.Links != nil {
@@ -127,6 +129,7 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	for _, step := range []func(context.Context, *reconcileRun) error{
 		r.observePods,
+		r.reconcileServiceAccount, // before the pods that name it
 		r.reconcileService,
 		r.reconcileNetworkPolicy,
 		r.reconcileReplicaSets,

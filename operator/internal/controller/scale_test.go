@@ -35,7 +35,7 @@ func TestScaleFiveToOne(t *testing.T) {
 	g.Expect(currentReplicaSet(g, pg).Name).To(Equal(rs.Name), "scaling must not roll pods")
 	g.Eventually(eventReasons(g, pg)).Should(ContainElement("Scaled"))
 
-	waiting := longPoll(pg, survivor, doc.Revision)
+	waiting := longPoll(g, pg, survivor, doc.Revision)
 	start := time.Now()
 	for _, p := range pods[1:] { // what the ReplicaSet controller would do
 		g.Expect(k8s.Delete(ctx, p)).To(Succeed())
@@ -49,7 +49,7 @@ func TestScaleFiveToOne(t *testing.T) {
 		if doc = next; len(doc.Peers) == 0 {
 			break
 		}
-		waiting = longPoll(pg, survivor, doc.Revision)
+		waiting = longPoll(g, pg, survivor, doc.Revision)
 	}
 	t.Logf("survivor's long-polls reached an empty list %s after the deletes began", time.Since(start))
 	g.Eventually(func() int32 { return getGroup(g, pg).Status.PublishedPeers }).Should(Equal(int32(1)))

@@ -51,6 +51,11 @@ func (r *PeerGroupReconciler) observePods(ctx context.Context, run *reconcileRun
 	return nil
 }
 
+func (r *PeerGroupReconciler) reconcileServiceAccount(ctx context.Context, run *reconcileRun) error {
+	_, err := r.apply(ctx, run.obj, render.ServiceAccount(run.obj), &corev1.ServiceAccount{})
+	return err
+}
+
 func (r *PeerGroupReconciler) reconcileService(ctx context.Context, run *reconcileRun) error {
 	_, err := r.apply(ctx, run.obj, render.Service(run.obj), &corev1.Service{})
 	return err
@@ -155,6 +160,8 @@ func upToDate(desired, current client.Object) bool {
 		want, have = d.Spec, current.(*corev1.Service).Spec
 	case *networkingv1.NetworkPolicy:
 		want, have = d.Spec, current.(*networkingv1.NetworkPolicy).Spec
+	case *corev1.ServiceAccount: // no spec: the one field it renders
+		return equality.Semantic.DeepEqual(d.AutomountServiceAccountToken, current.(*corev1.ServiceAccount).AutomountServiceAccountToken)
 	default:
 		return false
 	}

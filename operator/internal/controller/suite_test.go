@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 var nsCounter atomic.Int32
 
 // namespace creates a fresh namespace for one test.
-func namespace(t *testing.T) string {
+func namespace(t testing.TB) string {
 	name := fmt.Sprintf("test-%d-%d", time.Now().Unix()%100000, nsCounter.Add(1))
 	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)

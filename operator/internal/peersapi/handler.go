@@ -19,6 +19,10 @@ import (
 // notifier's snapshots of the manager's cache.
 type Handler struct {
 	Notifier *Notifier
+	// Auth, if set, answers only member pods, each with its own view (the
+	// operator always sets it; without it, anyone gets the view of the
+	// pod named by ?self=).
+	Auth *Authenticator
 
 	// MaxParked and MaxParkedPerGroup cap the long-polls held at once;
 	// beyond them a poll is answered at once with 503 (overall) or 429 (per
@@ -78,6 +82,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, aerr.Status, peers.Error{Error: aerr.Message})
 		return
+	}
+	if h.Auth != nil {
+		caller, aerr := h.Auth.Authorize(r.Context(), r.Header.Get("Authorization"), req.Group, req.Self)
+		if aerr != nil {
+			if aerr.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="peers API"`)
+			}
+			writeJSON(w, aerr.Status, peers.Error{Error: aerr.Message})
+			return
+		}
+		req.Self = caller
 	}
 	deadline := time.NewTimer(req.Wait)
 	defer deadline.Stop()

@@ -34,13 +34,14 @@ type Server struct {
 	serving atomic.Bool
 }
 
-// NewServer wires a handler to the cache and its informers' events.
-func NewServer(ctx context.Context, addr string, c cache.Cache) (*Server, error) {
+// NewServer wires a handler to the cache and its informers' events; auth
+// (nil for none) checks who calls.
+func NewServer(ctx context.Context, addr string, c cache.Cache, auth *Authenticator) (*Server, error) {
 	n := NewNotifier(c)
 	if err := Watch(ctx, c, n); err != nil {
 		return nil, err
 	}
-	return &Server{Addr: addr, Handler: &Handler{Notifier: n, stopping: make(chan struct{})}}, nil
+	return &Server{Addr: addr, Handler: &Handler{Notifier: n, Auth: auth, stopping: make(chan struct{})}}, nil
 }
 
 // Ready is a readiness check: the peers API is listening and not stopping.

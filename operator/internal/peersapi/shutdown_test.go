@@ -28,7 +28,7 @@ func TestShutdownAnswersParkedPolls(t *testing.T) {
 	go informers.Start(ctx)
 
 	serving, stop := context.WithCancel(context.Background())
-	srv, err := peersapi.NewServer(serving, "127.0.0.1:0", informers)
+	srv, err := peersapi.NewServer(serving, "127.0.0.1:0", informers, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(srv.Ready(nil)).NotTo(Succeed(), "not Ready before it listens")
 	listening := make(chan net.Addr, 1)

@@ -35,6 +35,20 @@ func ReplicaSet(pg *v1alpha1.PeerGroup, opts Options) *appsv1.ReplicaSet {
 	return rs
 }
 
+// ServiceAccountName is the group's own ServiceAccount: its pods' projected
+// tokens name it, and it has no role bindings.
+func ServiceAccountName(pg *v1alpha1.PeerGroup) string { return pg.Name + "-peering" }
+
+// ServiceAccount gives the group's pods an identity of their own, with no
+// permissions and no API token mounted.
+func ServiceAccount(pg *v1alpha1.PeerGroup) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta:                   objectMeta(pg, ServiceAccountName(pg)),
+		AutomountServiceAccountToken: ptr.To(false),
+	}
+}
+
 // Service is headless: it gives each pod a DNS name; peers come from the
 // peers API, not from DNS.
 func Service(pg *v1alpha1.PeerGroup) *corev1.Service {

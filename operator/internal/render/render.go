@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"path"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +36,7 @@ const (
 	// ContainerName is the server container in every pod.
 	ContainerName = "server"
 	portName      = "ping"
+	tokenVolume   = "peers-token"
 	// ServerUID is the distroless "nonroot" user the server image runs as.
 	ServerUID = 65532
 )
@@ -142,10 +144,21 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 			PeriodSeconds: period, TimeoutSeconds: 1, FailureThreshold: 3, SuccessThreshold: 1, // the API server's defaults: rendered, so a compare with the stored object holds
 		}
 	}
+	tokenDir, tokenName := path.Split(peers.TokenFile)
 	return corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: Labels(pg)},
 		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken:  ptr.To(false),
+			// Its own ServiceAccount, with no API token: only the projected
+			// one below, which the Kubernetes API does not accept (its
+			// audience is the peers API's) and which names this pod.
+			ServiceAccountName:           ServiceAccountName(pg),
+			AutomountServiceAccountToken: ptr.To(false),
+			Volumes: []corev1.Volume{{Name: tokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				DefaultMode: ptr.To[int32](0o444), // the API server's default: rendered, so a compare with the stored object holds
+				Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+					Audience: peers.TokenAudience, ExpirationSeconds: ptr.To[int64](peers.TokenExpirationSeconds), Path: tokenName,
+				}}},
+			}}}},
 			EnableServiceLinks:            ptr.To(false),
 			TerminationGracePeriodSeconds: ptr.To[int64](10),
 			TopologySpreadConstraints:     spread(pg),
@@ -167,7 +180,9 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 					fieldEnv("NODE_NAME", "spec.nodeName"),
 					{Name: "PORT", Value: strconv.Itoa(int(port))},
 					{Name: "PEERS_URL", Value: opts.PeersURL + peers.Path(pg.Namespace, pg.Name)},
+					{Name: "PEERS_TOKEN_FILE", Value: peers.TokenFile},
 				},
+				VolumeMounts:   []corev1.VolumeMount{{Name: tokenVolume, MountPath: path.Clean(tokenDir), ReadOnly: true}},
 				ReadinessProbe: probe("/readyz", 2),
 				LivenessProbe:  probe("/healthz", 10),
 				Resources:      Resources(pg.Spec.Resources),

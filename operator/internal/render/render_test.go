@@ -77,6 +77,7 @@ func TestGolden(t *testing.T) {
 		{"replicaset", ReplicaSet(group(nil), opts)},
 		{"replicaset-custom", ReplicaSet(withResources, opts)},
 		{"service", Service(group(nil))},
+		{"serviceaccount", ServiceAccount(group(nil))},
 		{"networkpolicy", NetworkPolicy(group(nil), opts)},
 	} {
 		t.Run(tc.name, func(t *testing.T) { golden(t, tc.name, tc.obj) })

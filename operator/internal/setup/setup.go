@@ -40,6 +40,9 @@ type Options struct {
 	PeersAPIAddr string
 	// PeersAPIListening, if set, receives the peers API's bound address.
 	PeersAPIListening func(net.Addr)
+	// Unauthenticated turns off the peers API's pod-bound tokens: anyone
+	// gets the view of the pod it names (benchmarks of the API alone).
+	Unauthenticated bool
 	// UIAddr is where the web view listens ("" for none).
 	UIAddr string
 	// UIListening, if set, receives the web view's bound address.
@@ -68,6 +71,7 @@ func CacheOptions() cache.Options {
 			Transform: cache.TransformStripManagedFields()},
 		&appsv1.ReplicaSet{}:          ours,
 		&corev1.Service{}:             ours,
+		&corev1.ServiceAccount{}:      ours,
 		&networkingv1.NetworkPolicy{}: ours,
 	}}
 }
@@ -96,7 +100,11 @@ func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(links); err != nil {
 		return err
 	}
-	srv, err := peersapi.NewServer(ctx, opts.PeersAPIAddr, mgr.GetCache())
+	var auth *peersapi.Authenticator
+	if !opts.Unauthenticated {
+		auth = peersapi.NewAuthenticator(mgr.GetClient(), mgr.GetCache())
+	}
+	srv, err := peersapi.NewServer(ctx, opts.PeersAPIAddr, mgr.GetCache(), auth)
 	if err != nil {
 		return err
 	}

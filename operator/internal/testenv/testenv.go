@@ -13,10 +13,12 @@ import (
 	fluxmetrics "github.com/fluxcd/pkg/runtime/metrics"
 	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crenvtest "sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -55,9 +57,16 @@ type Env struct {
 	done   chan error
 }
 
+// Option changes how the operator is set up.
+type Option func(*setup.Options)
+
+// WithoutPeersAPIAuth serves the peers API to anyone (benchmarks of the API
+// alone); the operator as shipped always checks pod-bound tokens.
+func WithoutPeersAPIAuth(o *setup.Options) { o.Unauthenticated = true }
+
 // Start runs kube-apiserver and etcd with the CRDs installed (test/envtest)
 // and, with withOperator, starts the operator's manager as main does.
-func Start(withOperator bool) (*Env, error) {
+func Start(withOperator bool, opts ...Option) (*Env, error) {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(logLevel())))
 	apiserver, err := envtest.New()
 	if err != nil {
@@ -74,7 +83,7 @@ func Start(withOperator bool) (*Env, error) {
 		return nil, err
 	}
 	if withOperator {
-		if err := e.startOperator(); err != nil {
+		if err := e.startOperator(opts); err != nil {
 			e.Stop()
 			return nil, err
 		}
@@ -85,7 +94,7 @@ func Start(withOperator bool) (*Env, error) {
 // startOperator runs the operator as it runs in a cluster: as a user with
 // only the ClusterRole of config/rbac (generated from the code's markers),
 // so a missing permission fails the tests.
-func (e *Env) startOperator() error {
+func (e *Env) startOperator(opts []Option) error {
 	cfg, err := e.operatorUser()
 	if err != nil {
 		return err
@@ -100,14 +109,18 @@ func (e *Env) startOperator() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	listening, uiListening := make(chan net.Addr, 1), make(chan net.Addr, 1)
-	if err := setup.Add(ctx, mgr, setup.Options{
+	options := setup.Options{
 		Render:            RenderOptions,
 		PeersAPIAddr:      "127.0.0.1:0",
 		PeersAPIListening: func(a net.Addr) { listening <- a },
 		UIAddr:            "127.0.0.1:0",
 		UIListening:       func(a net.Addr) { uiListening <- a },
 		MetricsRecorder:   fluxmetrics.NewRecorder(),
-	}); err != nil {
+	}
+	for _, o := range opts {
+		o(&options)
+	}
+	if err := setup.Add(ctx, mgr, options); err != nil {
 		cancel()
 		return err
 	}
@@ -228,4 +241,19 @@ func MarkReady(ctx context.Context, c client.Client, pod *corev1.Pod, ip string)
 			LastTransitionTime: metav1.Now()}},
 	}
 	return c.Status().Update(ctx, pod)
+}
+
+// PodToken mints a token bound to pod for audience with the TokenRequest
+// API, as the kubelet does for a projected ServiceAccount token.
+func PodToken(ctx context.Context, c client.Client, pod *corev1.Pod, audience string) (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Spec.ServiceAccountName}}
+	request := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences:         []string{audience},
+		ExpirationSeconds: ptr.To[int64](600),
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}
+	if err := c.SubResource("token").Create(ctx, sa, request); err != nil {
+		return "", fmt.Errorf("minting a token for pod %s: %w", pod.Name, err)
+	}
+	return request.Status.Token, nil
 }

@@ -60,7 +60,7 @@ func Run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		pingers.Apply(meshSettings(cfg.PingInterval, cfg.PingTimeout), cfg.StaticPeers)
 		ready.Store(true)
 	} else {
-		poller := &source.Poller{URL: cfg.PeersURL, Self: cfg.PodName, Log: log, Metrics: m,
+		poller := &source.Poller{URL: cfg.PeersURL, Self: cfg.PodName, TokenFile: cfg.TokenFile, Log: log, Metrics: m,
 			Apply: func(doc peers.Document) {
 				pingers.Apply(meshSettings(doc.PingInterval.Duration, doc.PingTimeout.Duration), doc.Peers)
 				revision.Store(&doc.Revision)

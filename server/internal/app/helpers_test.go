@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -123,6 +124,7 @@ type endpoint struct {
 	mode     string // "ok", "garbage", "error" or "busy" (503 with Retry-After: 1)
 	changed  chan struct{}
 	requests int
+	bearer   []string // each request's Authorization header
 }
 
 func newEndpoint(t *testing.T, doc peers.Document) *endpoint {
@@ -144,6 +146,7 @@ func (e *endpoint) update(f func(e *endpoint)) {
 func (e *endpoint) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	e.requests++
+	e.bearer = append(e.bearer, r.Header.Get("Authorization"))
 	doc, mode, changed := e.doc, e.mode, e.changed
 	e.mu.Unlock()
 	if mode == "ok" && r.Header.Get("If-None-Match") == `"`+doc.Revision+`"` {
@@ -171,6 +174,12 @@ func (e *endpoint) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"`+doc.Revision+`"`)
 		json.NewEncoder(w).Encode(doc)
 	}
+}
+
+func (e *endpoint) authorizations() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.bearer)
 }
 
 func (e *endpoint) requestCount() int {

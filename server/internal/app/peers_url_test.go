@@ -4,6 +4,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +183,21 @@ func TestAnOlderDocumentIsIgnored(t *testing.T) {
 	ep.update(func(e *endpoint) { e.doc = newest })
 	g.Eventually(func() int { return s.log.count("now pinging p3 ") }).WithTimeout(3 * time.Second).Should(Equal(1))
 	g.Expect(s.log.count("stopped pinging p2 ")).To(Equal(1))
+}
+
+// The pod's projected token goes with every request, read afresh each time:
+// the kubelet rotates the file.
+func TestThePodTokenIsSentAndReread(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	file := filepath.Join(t.TempDir(), "token")
+	g.Expect(os.WriteFile(file, []byte("first-token\n"), 0o600)).To(Succeed())
+	p1 := startPeer(t, "p1")
+	ep := newEndpoint(t, document("r1", time.Second, p1))
+	startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/v1/namespaces/test/peergroups/mesh/peers", TokenFile: file}, nil)
+	g.Eventually(ep.authorizations).Should(ContainElement("Bearer first-token"))
+
+	g.Expect(os.WriteFile(file, []byte("rotated-token"), 0o600)).To(Succeed())
+	ep.update(func(e *endpoint) { e.doc = document("r2", time.Second, p1) }) // the long-poll returns; the next one starts
+	g.Eventually(ep.authorizations).WithTimeout(3 * time.Second).Should(ContainElement("Bearer rotated-token"))
 }

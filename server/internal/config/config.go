@@ -25,6 +25,7 @@ type Config struct {
 	NodeName     string        `env:"NODE_NAME" help:"the node this server runs on, reported in /links"`
 	Peers        string        `env:"PEERS" help:"static peers, host:port,host:port (standalone mode; excludes PEERS_URL)"`
 	PeersURL     string        `env:"PEERS_URL" help:"the operator's peers endpoint, re-polled for changes (excludes PEERS)"`
+	TokenFile    string        `env:"PEERS_TOKEN_FILE" help:"file holding the pod's projected ServiceAccount token, sent to PEERS_URL as a bearer token and re-read for every request"`
 	PingInterval time.Duration `env:"PING_INTERVAL" envDefault:"60s" help:"how often to ping each peer; the peers endpoint's value wins"`
 	PingTimeout  time.Duration `env:"PING_TIMEOUT" default:"derived" help:"per-ping timeout, shorter than PING_INTERVAL; unset: min(2s, PING_INTERVAL/2); the peers endpoint's value wins"`
 	LogFormat    string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,10 @@ type Poller struct {
 	Apply func(peers.Document)
 	// Wait is the long-poll asked for; LongPoll when zero.
 	Wait time.Duration
+	// TokenFile, if set, holds the pod's projected ServiceAccount token,
+	// sent as a bearer token. It is read for every request: the kubelet
+	// rotates it.
+	TokenFile string
 
 	client *http.Client
 }
@@ -123,6 +128,13 @@ func (p *Poller) fetch(ctx context.Context, revision string) (doc peers.Document
 		return doc, false, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if p.TokenFile != "" {
+		token, err := readToken(p.TokenFile)
+		if err != nil {
+			return doc, false, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if revision != "" {
 		req.Header.Set("If-None-Match", `"`+revision+`"`)
 	}
@@ -150,6 +162,28 @@ func (p *Poller) fetch(ctx context.Context, revision string) (doc peers.Document
 		return doc, false, err
 	}
 	return doc, doc.Revision != revision, nil
+}
+
+// maxToken bounds the token file: a ServiceAccount token is about 1 KiB.
+const maxToken = 16 << 10
+
+func readToken(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("reading the pod's token: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxToken+1))
+	token := strings.TrimSpace(string(b))
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("reading the pod's token: %w", err)
+	case len(b) > maxToken:
+		return "", fmt.Errorf("the pod's token %s is larger than %d bytes", file, maxToken)
+	case token == "":
+		return "", fmt.Errorf("the pod's token %s is empty", file)
+	}
+	return token, nil
 }
 
 // retryLaterError is a 503 or 429 with Retry-After: the endpoint is

@@ -1,0 +1,134 @@
+package controller_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/testenv"
+)
+
+// askPeers calls the peers API for pg with a bearer token ("" for none).
+func askPeers(g Gomega, pg *v1alpha1.PeerGroup, token, query string) (int, peers.Document, http.Header) {
+	req, err := http.NewRequest(http.MethodGet, env.PeersURL+peers.Path(pg.Namespace, pg.Name)+query, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var doc peers.Document
+	if resp.StatusCode == http.StatusOK {
+		g.Expect(json.Unmarshal(body, &doc)).To(Succeed())
+	}
+	return resp.StatusCode, doc, resp.Header
+}
+
+func mint(g Gomega, pod *corev1.Pod, audience string) string {
+	token, err := testenv.PodToken(ctx, k8s, pod, audience)
+	g.Expect(err).NotTo(HaveOccurred())
+	return token
+}
+
+// tokenReviews reads the operator's count of TokenReviews.
+func tokenReviews(g Gomega) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() == "peering_peers_api_token_reviews_total" {
+			for _, m := range f.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// The peers API answers a member pod, shown by its pod-bound token, with its
+// own view; any other pod gets 403, a caller without a valid token for a
+// live pod 401, and neither says whether the group exists. Answers are
+// cached per token: polling costs no TokenReview.
+func TestPeersAPIAnswersMembersWithTheirOwnView(t *testing.T) {
+	g := NewWithT(t)
+	ns := namespace(t)
+	pg := newGroup(g, ns, "mesh", 3)
+	rs := currentReplicaSet(g, pg)
+	pods := startPods(g, rs, 3)
+	member := mint(g, pods[0], peers.TokenAudience)
+
+	g.Eventually(func() []string {
+		_, doc, _ := askPeers(g, pg, member, "")
+		return peerNames(doc)
+	}).Should(ConsistOf(pods[1].Name, pods[2].Name), "its own view, self left out, without ?self=")
+	code, _, _ := askPeers(g, pg, member, "?self="+pods[0].Name)
+	g.Expect(code).To(Equal(http.StatusOK), "self may be given when it is the caller")
+	code, _, _ = askPeers(g, pg, member, "?self="+pods[1].Name)
+	g.Expect(code).To(Equal(http.StatusForbidden), "posing as another pod")
+
+	// A steady mesh: polls answered from the cache.
+	before := tokenReviews(g)
+	for range 20 {
+		code, _, _ := askPeers(g, pg, member, "")
+		g.Expect(code).To(Equal(http.StatusOK))
+	}
+	g.Expect(tokenReviews(g)).To(Equal(before), "TokenReviews for a token already reviewed")
+
+	// Another group's pod, in another namespace: 403, whether or not the
+	// group asked for exists.
+	other := newGroup(g, namespace(t), "other", 1)
+	stranger := mint(g, startPods(g, currentReplicaSet(g, other), 1)[0], peers.TokenAudience)
+	code, _, _ = askPeers(g, pg, stranger, "")
+	g.Expect(code).To(Equal(http.StatusForbidden))
+	missing := &v1alpha1.PeerGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-such-group"}}
+	code, _, _ = askPeers(g, missing, stranger, "")
+	g.Expect(code).To(Equal(http.StatusForbidden), "same answer for a group that does not exist")
+
+	// A pod that copies the group's labels and ServiceAccount but is not
+	// the group's: 403.
+	copycat := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "copycat", Labels: rs.Spec.Template.Labels},
+		Spec: rs.Spec.Template.Spec}
+	g.Expect(k8s.Create(ctx, copycat)).To(Succeed())
+	g.Expect(testenv.MarkReady(ctx, k8s, copycat, "10.88.99.9")).To(Succeed())
+	code, _, _ = askPeers(g, pg, mint(g, copycat, peers.TokenAudience), "")
+	g.Expect(code).To(Equal(http.StatusForbidden))
+
+	// No token, a garbage one, another audience: 401.
+	for name, token := range map[string]string{
+		"no token":         "",
+		"garbage":          "not-a-token",
+		"another audience": mint(g, pods[1], "https://kubernetes.default.svc"),
+	} {
+		code, _, header := askPeers(g, pg, token, "")
+		g.Expect(code).To(Equal(http.StatusUnauthorized), name)
+		g.Expect(header.Get("WWW-Authenticate")).To(HavePrefix("Bearer"), name)
+	}
+	code, _, _ = askPeers(g, missing, "", "")
+	g.Expect(code).To(Equal(http.StatusUnauthorized), "no token, no answer about any group")
+
+	// A pod deleted and created again under the same name (a new UID): the
+	// old pod's token, though cached as valid, is refused.
+	old := pods[2]
+	oldToken := mint(g, old, peers.TokenAudience)
+	code, _, _ = askPeers(g, pg, oldToken, "")
+	g.Expect(code).To(Equal(http.StatusOK))
+	g.Expect(k8s.Delete(ctx, old, client.GracePeriodSeconds(0))).To(Succeed())
+	g.Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(old), &corev1.Pod{}) }).ShouldNot(Succeed())
+	again, err := testenv.ReadyPod(ctx, k8s, rs, old.Name, "10.88.99.10")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(again.UID).NotTo(Equal(old.UID))
+	g.Eventually(func() int { code, _, _ := askPeers(g, pg, oldToken, ""); return code }).Should(Equal(http.StatusUnauthorized))
+	code, _, _ = askPeers(g, pg, mint(g, again, peers.TokenAudience), "")
+	g.Expect(code).To(Equal(http.StatusOK), "the new pod's own token works")
+}
