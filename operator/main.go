@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
@@ -23,9 +24,13 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
+// The metrics endpoint asks the API server who calls and whether they may.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
 func main() {
 	var (
-		metricsAddr = flag.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint")
+		metricsAddr = flag.String("metrics-bind-address", ":8080", "address of the Prometheus /metrics endpoint (HTTPS; callers need a token allowed to get /metrics: config/rbac/metrics_reader_role.yaml)")
 		probeAddr   = flag.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 		peersAddr   = flag.String("peers-api-bind-address", ":8082", "address the peers API listens on")
 		peersURL    = flag.String("peers-api-url", envOr("PEERS_API_URL", "http://peering-operator.peering-system.svc:8082"), "the peers API as pods reach it; goes into their PEERS_URL (env PEERS_API_URL)")
@@ -47,9 +52,13 @@ func main() {
 		os.Exit(2)
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                  setup.Scheme(),
-		Cache:                   setup.CacheOptions(),
-		Metrics:                 metricsserver.Options{BindAddress: *metricsAddr},
+		Scheme: setup.Scheme(),
+		Cache:  setup.CacheOptions(),
+		// Authenticated (TokenReview) and authorized (SubjectAccessReview
+		// for GET /metrics) over HTTPS with a self-signed certificate, as the
+		// kubebuilder scaffold does: per-group health is not for everyone.
+		Metrics: metricsserver.Options{BindAddress: *metricsAddr, SecureServing: true,
+			FilterProvider: filters.WithAuthenticationAndAuthorization},
 		HealthProbeBindAddress:  *probeAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "peering-operator.simulated-peering.io",
