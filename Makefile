@@ -111,6 +111,7 @@ cluster-down: ## Stop the cluster and undo its changes to this machine.
 
 .PHONY: e2e
 e2e: cluster-up browser ## End-to-end tests on the local cluster of NODES nodes (build tag e2e), then the Flux GitOps test.
+	hack/build-bins.sh kube-score
 	go test -tags e2e -count=1 -timeout 40m -p 1 -v ./test/e2e/...
 
 ##@ Benchmarks (print figures; no pass/fail)

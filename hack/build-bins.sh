@@ -36,6 +36,9 @@ build() { # name
     flux)
       module=hack/flux/cli; pkg=github.com/fluxcd/flux2/v2/cmd/flux; version=$FLUX_CLI_VERSION
       ldflags="-s -w -X main.VERSION=${FLUX_CLI_VERSION#v}" ;;
+    kube-score)
+      module=hack/kube-score; pkg=github.com/zegl/kube-score/cmd/kube-score; version=$KUBE_SCORE_VERSION
+      ldflags="-s -w -X main.version=${KUBE_SCORE_VERSION#v}" ;;
     *) echo "build-bins: unknown binary $name" >&2; return 2 ;;
   esac
   local out="$cache/$name-$version"

@@ -85,7 +85,8 @@ type PeerGroupSpec struct {
 	// pods get QoS Guaranteed; when unset, a small Guaranteed default applies
 	// (50m CPU, 32Mi), which holds a server pinging 999 peers (the most a
 	// group has; about 20Mi). Give at least 32Mi of memory when setting them.
-	// Changing them rolls the pods.
+	// Ephemeral storage (the server's log, which the kubelet rotates)
+	// defaults to 128Mi. Changing them rolls the pods.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 }

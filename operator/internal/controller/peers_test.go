@@ -2,7 +2,6 @@ package controller_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -41,17 +40,11 @@ func podToken(g Gomega, namespace, name string) string {
 	return token
 }
 
-// fetchPeers asks the running operator's peers API for self's document.
+// fetchPeers asks the running operator's peers API for self's document, as
+// self's server would.
 func fetchPeers(g Gomega, pg *v1alpha1.PeerGroup, self string) (int, peers.Document) {
-	resp, err := http.DefaultClient.Do(peersRequest(g, pg, self, ""))
-	g.Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var doc peers.Document
-	if resp.StatusCode == http.StatusOK {
-		g.Expect(json.Unmarshal(body, &doc)).To(Succeed())
-	}
-	return resp.StatusCode, doc
+	code, doc, _ := askPeers(g, pg, podToken(g, pg.Namespace, self), "?self="+self)
+	return code, doc
 }
 
 func peerNames(doc peers.Document) []string {

@@ -203,11 +203,23 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 func Resources(in *corev1.ResourceRequirements) corev1.ResourceRequirements {
 	if in == nil {
 		small := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
-		return corev1.ResourceRequirements{Requests: small, Limits: small.DeepCopy()}
+		in = &corev1.ResourceRequirements{Requests: small}
 	}
 	out := *in.DeepCopy()
-	if out.Limits == nil && len(out.Requests) > 0 {
+	if out.Requests == nil {
+		out.Requests = corev1.ResourceList{}
+	}
+	if out.Limits == nil {
 		out.Limits = corev1.ResourceList{}
+	}
+	// The server writes nothing but its log, which the kubelet counts as
+	// ephemeral storage and rotates (5 files of 10 MiB by default).
+	if _, set := out.Requests[corev1.ResourceEphemeralStorage]; !set {
+		if limit, ok := out.Limits[corev1.ResourceEphemeralStorage]; ok {
+			out.Requests[corev1.ResourceEphemeralStorage] = limit
+		} else {
+			out.Requests[corev1.ResourceEphemeralStorage] = DefaultEphemeralStorage
+		}
 	}
 	for name, q := range out.Requests {
 		if _, ok := out.Limits[name]; !ok {
@@ -216,6 +228,9 @@ func Resources(in *corev1.ResourceRequirements) corev1.ResourceRequirements {
 	}
 	return out
 }
+
+// DefaultEphemeralStorage bounds a server's log on its node.
+var DefaultEphemeralStorage = resource.MustParse("128Mi")
 
 // TemplateHash identifies a pod template: a new hash means new pods.
 func TemplateHash(t corev1.PodTemplateSpec) string {
