@@ -82,7 +82,7 @@ docker-build: ## Build both images with Docker (machines with a Docker engine).
 
 ##@ Local cluster (Linux, root; see README)
 CLUSTER_BINS := etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
-	containerd containerd-shim-runc-v2 ctr coredns
+	containerd containerd-shim-runc-v2 ctr coredns kube-router
 
 # NODES: how many nodes the local cluster has: the host, plus NODES-1
 # worker nodes in network namespaces (1 to 5). Three cost ~8 s and ~0.4 GiB

@@ -39,6 +39,9 @@ build() { # name
     kube-score)
       module=hack/kube-score; pkg=github.com/zegl/kube-score/cmd/kube-score; version=$KUBE_SCORE_VERSION
       ldflags="-s -w -X main.version=${KUBE_SCORE_VERSION#v}" ;;
+    kube-router) # only its firewall runs (the advisory on v2.1.0 concerns its service proxy, which stays off)
+      module=hack/kube-router; pkg=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router; version=$KUBE_ROUTER_VERSION
+      ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=${KUBE_ROUTER_VERSION}" ;;
     *) echo "build-bins: unknown binary $name" >&2; return 2 ;;
   esac
   local out="$cache/$name-$version"

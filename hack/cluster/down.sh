@@ -31,7 +31,7 @@ for dir in "$STATE"/nodes/*/; do
   [[ -d $dir ]] || continue
   dir=${dir%/}
   name=${dir##*/}
-  for daemon in kubelet kube-proxy; do PIDS=$dir/pids stop "$daemon"; done
+  for daemon in kube-router kubelet kube-proxy; do PIDS=$dir/pids stop "$daemon"; done
   sock=$dir/containerd/containerd.sock
   running containerd "$dir/pids" && kill_containers "$sock"
   PIDS=$dir/pids stop containerd
@@ -57,7 +57,7 @@ for rule in $(iptables -t nat -S POSTROUTING 2>/dev/null | grep -n -- '--comment
   iptables -t nat -D POSTROUTING "$((rule - 1))" 2>/dev/null # -S prints the policy first
 done
 
-for name in kustomize-controller source-controller gitserver kubelet kube-proxy; do stop "$name"; done
+for name in kustomize-controller source-controller gitserver kube-router kubelet kube-proxy; do stop "$name"; done
 # Containers: kill every task while containerd still runs, then their shims.
 running containerd && kill_containers "$CONTAINERD_SOCK"
 for name in kube-scheduler kube-controller-manager kube-apiserver containerd etcd; do stop "$name"; done
@@ -85,6 +85,11 @@ for ipt in iptables ip6tables; do
     "$ipt" -t "$table" -S 2>/dev/null | awk '/^-N (CNI-|KUBE-)/{print $2}' | while read -r chain; do "$ipt" -t "$table" -F "$chain" 2>/dev/null; "$ipt" -t "$table" -X "$chain" 2>/dev/null; done
   done
 done
+# kube-router's ipsets, once no rule uses them (its own cleanup does not
+# work in v2.1.0); a worker node's went with its network namespace.
+if command -v ipset >/dev/null; then
+  ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router)' | while read -r set; do ipset destroy "$set" 2>/dev/null; done
+fi
 for f in "$STATE"/sysctl.*; do
   [[ -f $f ]] && sysctl -qw "${f#"$STATE"/sysctl.}=$(cat "$f")" 2>/dev/null && rm -f "$f"
 done

@@ -27,6 +27,7 @@ report "routes" "$(ip route show 2>/dev/null | grep -E "^${CLUSTER_CIDR%.0.0/16}
 for table in nat filter mangle; do
   report "iptables $table rules" "$(iptables -t "$table" -S 2>/dev/null | grep -E '(CNI-|KUBE-|peering-nodes)')"
 done
+report "ipsets" "$(ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router)')"
 report "cgroups" "$(ls -d /sys/fs/cgroup/*/peering-node-* 2>/dev/null)"
 report "sysctl backups" "$(ls "$STATE"/sysctl.* 2>/dev/null)"
 if ((found)); then exit 1; fi

@@ -101,6 +101,19 @@ launch() {
   echo $! >"$PIDS/$name.pid"
 }
 
+# kube_router NODE: sets KUBE_ROUTER to the command of kube-router's
+# NetworkPolicy controller alone, for the node whose network namespace it
+# runs in (each node's iptables rules and ipsets are its own). Its service
+# proxy, router and load balancer stay off: kube-proxy and the bridge plugin
+# do those jobs here. NODE_NAME, not only --hostname-override: kube-router
+# tries the machine's hostname first, which is the host node's name, so
+# every worker would enforce the host's pods instead of its own.
+kube_router() {
+  KUBE_ROUTER=(env NODE_NAME="$1" "$BIN/kube-router" --kubeconfig "$KUBECONFIG_ADMIN" --hostname-override "$1"
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false
+    --service-cluster-ip-range "$SERVICE_CIDR")
+}
+
 # The configuration files every node writes (the host in up.sh, workers in
 # node.sh): the same settings, with each node's own paths and names.
 

@@ -120,5 +120,8 @@ kubectl patch node "$name" --type merge -p "{\"spec\":{\"podCIDR\":\"$cidr\",\"p
 kube_proxy_config "$dir/kube-proxy.yaml" "$name"
 launch_node kube-proxy "$BIN/kube-proxy" --config "$dir/kube-proxy.yaml"
 wait_for "kube-proxy on $name" 60 in_node curl -sf http://127.0.0.1:10256/healthz
+kube_router "$name"
+launch_node kube-router "${KUBE_ROUTER[@]}"
+wait_for "kube-router on $name" 60 in_node curl -sf http://127.0.0.1:20244/healthz
 wait_for "node $name Ready" 120 kubectl wait node "$name" --for=condition=Ready --timeout=2s
 log "node $name ($ip, pods $cidr, $(node_zone "$i")) up in $((SECONDS - start))s"

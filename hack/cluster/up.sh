@@ -34,8 +34,13 @@ sysctl -qw net.ipv4.ip_forward=1
 # (and leak). Make it one now, before any pod exists.
 mkdir -p /run/netns
 mountpoint -q /run/netns || mount --bind --make-shared /run/netns /run/netns
+# Bridged pod-to-pod traffic must pass iptables, where kube-router enforces
+# NetworkPolicies.
 modprobe br_netfilter 2>/dev/null || true
-[[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] && sysctl -qw net.bridge.bridge-nf-call-iptables=1
+[[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] || die "no net.bridge.bridge-nf-call-iptables: NetworkPolicies could not be enforced (br_netfilter)"
+key=net.bridge.bridge-nf-call-iptables
+[[ -f $STATE/sysctl.$key ]] || sysctl -n "$key" >"$STATE/sysctl.$key"
+sysctl -qw "$key=1"
 
 log "etcd"
 launch etcd "$BIN/etcd" --data-dir "$STATE/etcd" --listen-client-urls http://127.0.0.1:2379 \
@@ -85,6 +90,11 @@ log "kube-proxy"
 kube_proxy_config "$STATE/kube-proxy.yaml" "$NODE"
 launch kube-proxy "$BIN/kube-proxy" --config "$STATE/kube-proxy.yaml"
 wait_for "kube-proxy" 60 curl -sf http://127.0.0.1:10256/healthz
+
+log "kube-router (NetworkPolicies)"
+kube_router "$NODE"
+launch kube-router "${KUBE_ROUTER[@]}"
+wait_for "kube-router" 60 curl -sf http://127.0.0.1:20244/healthz
 
 log "CoreDNS"
 kubectl apply --server-side -f "$ROOT/hack/cluster/coredns.yaml" >/dev/null

@@ -5,7 +5,6 @@ package e2e
 import (
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,12 +35,13 @@ func TestOperatorMetricsNeedAnAllowedToken(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred(), out)
 		return strings.TrimSpace(out)
 	}
-	ip, err := cluster.Kubectl("-n", "peering-system", "get", "pods", "-l", "app.kubernetes.io/name=peering-operator", "-o", "jsonpath={.items[0].status.podIP}")
-	g.Expect(err).NotTo(HaveOccurred())
+	// Through kubectl port-forward: the operator's NetworkPolicy admits only
+	// pods labelled as metrics scrapers on this port.
+	addr := cluster.PortForward(t, "peering-system", "svc/peering-operator", 8080)
 	// Self-signed: the scrape is authenticated by the token, not the server's certificate.
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	scrape := func(token string) (int, string) {
-		req, err := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(ip, "8080")+"/metrics", nil)
+		req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/metrics", nil)
 		g.Expect(err).NotTo(HaveOccurred())
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -61,7 +61,7 @@ func TestOperatorMetricsNeedAnAllowedToken(t *testing.T) {
 	g.Eventually(func() int { code, body = scrape(token("prometheus")); return code }).Should(Equal(http.StatusOK), "bound to peering-metrics-reader")
 	g.Expect(body).To(ContainSubstring("peering_group_links{"))
 
-	resp, err := http.Get("http://" + net.JoinHostPort(ip, "8080") + "/metrics")
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err == nil {
 		resp.Body.Close()
 		g.Expect(resp.StatusCode).To(Equal(http.StatusBadRequest), "plain HTTP is not served")

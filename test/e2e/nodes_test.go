@@ -135,18 +135,21 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 	g.Expect(outside).NotTo(BeEmpty())
 
 	cidr := nodeRange(g, broken)
+	// In the raw table, before anything else sees the packet: kube-router
+	// keeps its own jump first in the filter table's FORWARD chain and
+	// accepts what the NetworkPolicies allow there.
 	rules := [][]string{
-		{"FORWARD", "-s", cidr, "!", "-d", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
-		{"FORWARD", "-d", cidr, "!", "-s", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
+		{"PREROUTING", "-s", cidr, "!", "-d", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
+		{"PREROUTING", "-d", cidr, "!", "-s", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
 	}
 	repair := func() {
 		for _, r := range rules {
-			inNode(broken, append([]string{"iptables", "-D"}, r...)...)
+			inNode(broken, append([]string{"iptables", "-t", "raw", "-D"}, r...)...)
 		}
 	}
 	t.Cleanup(repair)
 	for _, r := range rules {
-		g.Expect(inNode(broken, append([]string{"iptables", "-I"}, r...)...)).To(Succeed())
+		g.Expect(inNode(broken, append([]string{"iptables", "-t", "raw", "-I"}, r...)...)).To(Succeed())
 	}
 	broke := time.Now()
 
@@ -163,7 +166,7 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 		return false
 	}).WithTimeout(15*time.Second).Should(BeTrue(), "%s never failed to ping %s on the broken node", watcher.Name, victim.Name)
 	t.Logf("first failed ping across %s logged %s after the fault", broken, detected.Sub(broke).Round(time.Millisecond))
-	g.Expect(metrics(g, watcher)).To(MatchRegexp(`peering_pings_total\{outcome="(timeout|unreachable|refused)",peer="` + victim.Name + `"\} [1-9]`))
+	g.Expect(metrics(t, g, watcher)).To(MatchRegexp(`peering_pings_total\{outcome="(timeout|unreachable|refused)",peer="` + victim.Name + `"\} [1-9]`))
 
 	// Inside the node, and between the other nodes: still pongs.
 	time.Sleep(5 * time.Second)
@@ -258,10 +261,11 @@ func inNode(node string, args ...string) error {
 	return nil
 }
 
-// metrics reads a server pod's /metrics from this machine (the host reaches
-// pods on its own and the other healthy nodes).
-func metrics(g Gomega, p corev1.Pod) string {
-	resp, err := http.Get("http://" + p.Status.PodIP + ":8080/metrics")
+// metrics reads a server pod's /metrics through kubectl port-forward, which
+// reaches the pod from inside its own network namespace: its NetworkPolicy
+// admits only its group, scrapers and the operator.
+func metrics(t *testing.T, g Gomega, p corev1.Pod) string {
+	resp, err := http.Get("http://" + cluster.PortForward(t, p.Namespace, "pod/"+p.Name, 8080) + "/metrics")
 	g.Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -74,7 +74,14 @@ func NetworkPolicy(pg *v1alpha1.PeerGroup, opts Options) *networkingv1.NetworkPo
 	// The named port: during a port change old and new pods each declare
 	// their own, so neither is cut off for the length of the roll.
 	serverPort := []networkingv1.NetworkPolicyPort{{Protocol: tcp, Port: ptr.To(intstrName(portName))}}
-	dns := intstr.FromInt32(53)
+	// A policy sees a DNS packet's port after the Service has translated
+	// it: 53, or whatever the DNS pods listen on, which their named ports
+	// dns and dns-tcp say (CoreDNS's manifests name them so; the local
+	// cluster's CoreDNS, not root, listens on 1053).
+	dns := []networkingv1.NetworkPolicyPort{
+		{Protocol: udp, Port: ptr.To(intstr.FromInt32(53))}, {Protocol: tcp, Port: ptr.To(intstr.FromInt32(53))},
+		{Protocol: udp, Port: ptr.To(intstrName("dns"))}, {Protocol: tcp, Port: ptr.To(intstrName("dns-tcp"))},
+	}
 	operator := networkingv1.NetworkPolicyPeer{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": opts.OperatorNamespace}},
 		PodSelector:       &metav1.LabelSelector{MatchLabels: opts.OperatorLabels},
@@ -100,7 +107,7 @@ func NetworkPolicy(pg *v1alpha1.PeerGroup, opts Options) *networkingv1.NetworkPo
 				{To: []networkingv1.NetworkPolicyPeer{{
 					NamespaceSelector: &metav1.LabelSelector{},
 					PodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
-				}}, Ports: []networkingv1.NetworkPolicyPort{{Protocol: udp, Port: &dns}, {Protocol: tcp, Port: &dns}}},
+				}}, Ports: dns},
 			},
 		},
 	}
