@@ -1,10 +1,18 @@
 package controller_test
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -131,4 +139,60 @@ func TestPeersAPIAnswersMembersWithTheirOwnView(t *testing.T) {
 	g.Eventually(func() int { code, _, _ := askPeers(g, pg, oldToken, ""); return code }).Should(Equal(http.StatusUnauthorized))
 	code, _, _ = askPeers(g, pg, mint(g, again, peers.TokenAudience), "")
 	g.Expect(code).To(Equal(http.StatusOK), "the new pod's own token works")
+}
+
+// resign re-issues token with its claims changed, signed with the API
+// server's own ServiceAccount key (ES256 or RS256, as the token says).
+func resign(g Gomega, token string, change func(claims map[string]any)) string {
+	parts := strings.Split(token, ".")
+	g.Expect(parts).To(HaveLen(3))
+	var header struct {
+		Alg string `json:"alg"`
+	}
+	claims := map[string]any{}
+	for i, into := range []any{&header, &claims} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(json.Unmarshal(b, into)).To(Succeed())
+	}
+	change(claims)
+	payload, err := json.Marshal(claims)
+	g.Expect(err).NotTo(HaveOccurred())
+	signed := parts[0] + "." + base64.RawURLEncoding.EncodeToString(payload)
+	signer, err := env.ServiceAccountSigner()
+	g.Expect(err).NotTo(HaveOccurred())
+	digest := sha256.Sum256([]byte(signed))
+	var sig []byte
+	switch key := signer.(type) {
+	case *ecdsa.PrivateKey:
+		g.Expect(header.Alg).To(Equal("ES256"))
+		r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+		g.Expect(err).NotTo(HaveOccurred())
+		sig = append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
+	case *rsa.PrivateKey:
+		g.Expect(header.Alg).To(Equal("RS256"))
+		sig, err = rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
+		g.Expect(err).NotTo(HaveOccurred())
+	default:
+		g.Expect(key).To(BeNil(), "a key type this test does not sign with")
+	}
+	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// An expired token is refused (401). The TokenRequest API mints nothing
+// shorter than 10 minutes, so the test signs one as the API server would:
+// the same claims re-signed are accepted, the same with exp in the past are
+// not.
+func TestAnExpiredTokenIsRefused(t *testing.T) {
+	g := NewWithT(t)
+	pg := newGroup(g, namespace(t), "mesh", 2)
+	pods := startPods(g, currentReplicaSet(g, pg), 2)
+	token := mint(g, pods[0], peers.TokenAudience)
+
+	same := resign(g, token, func(map[string]any) {})
+	g.Eventually(func() int { code, _, _ := askPeers(g, pg, same, ""); return code }).Should(Equal(http.StatusOK), "re-signed as issued: accepted")
+	past := time.Now().Add(-time.Hour).Unix()
+	expired := resign(g, token, func(c map[string]any) { c["iat"], c["nbf"], c["exp"] = past-600, past-600, past })
+	code, _, _ := askPeers(g, pg, expired, "")
+	g.Expect(code).To(Equal(http.StatusUnauthorized))
 }

@@ -4,6 +4,9 @@ package testenv
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -256,4 +259,27 @@ func PodToken(ctx context.Context, c client.Client, pod *corev1.Pod, audience st
 		return "", fmt.Errorf("minting a token for pod %s: %w", pod.Name, err)
 	}
 	return request.Status.Token, nil
+}
+
+// ServiceAccountSigner is the key envtest's API server signs ServiceAccount
+// tokens with, so a test can make one the API server would have issued (an
+// expired one, say, which the TokenRequest API never mints).
+func (e *Env) ServiceAccountSigner() (crypto.Signer, error) {
+	b, err := os.ReadFile(filepath.Join(e.env.ControlPlane.GetAPIServer().CertDir, "sa-signer.key"))
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("sa-signer.key: no PEM block")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("sa-signer.key: %T cannot sign", key)
+	}
+	return signer, nil
 }
