@@ -153,6 +153,24 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 	}
 	broke := time.Now()
 
+	// The PeerGroup names the node, not its pods one by one (a node with a
+	// single pod of the group is that pod: nothing tells them apart).
+	var suspected time.Time
+	g.Eventually(func(g Gomega) {
+		pg := cluster.GetGroup(g, ns)
+		g.Expect(pg.Status.Suspects).To(HaveLen(1))
+		if len(inside) >= 2 {
+			g.Expect(pg.Status.Suspects[0].Kind).To(Equal("Node"))
+			g.Expect(pg.Status.Suspects[0].Name).To(Equal(broken))
+		} else {
+			g.Expect(pg.Status.Suspects[0].Name).To(Equal(inside[0].Name))
+		}
+		suspected = time.Now()
+	}).WithTimeout(20*time.Second).WithPolling(200*time.Millisecond).Should(Succeed(), "the suspect is the node %s", broken)
+	t.Logf("the node %s was the PeerGroup's suspect %s after the fault", broken, suspected.Sub(broke).Round(100*time.Millisecond))
+	out, _ := cluster.Kubectl("-n", ns, "get", "pg", "mesh")
+	t.Logf("\n%s", out)
+
 	// Across the node: failures, logged by name, counted in the metrics.
 	watcher, victim := outside[0], inside[0]
 	var detected time.Time
@@ -183,24 +201,6 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 	out, err := cluster.Kubectl("get", "node", broken, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out).To(Equal("True"), "the node's control plane is fine: it stays Ready")
-
-	// The PeerGroup names the node, not its pods one by one (a node with a
-	// single pod of the group is that pod: nothing tells them apart).
-	var suspected time.Time
-	g.Eventually(func(g Gomega) {
-		pg := cluster.GetGroup(g, ns)
-		g.Expect(pg.Status.Suspects).To(HaveLen(1))
-		if len(inside) >= 2 {
-			g.Expect(pg.Status.Suspects[0].Kind).To(Equal("Node"))
-			g.Expect(pg.Status.Suspects[0].Name).To(Equal(broken))
-		} else {
-			g.Expect(pg.Status.Suspects[0].Name).To(Equal(inside[0].Name))
-		}
-		suspected = time.Now()
-	}).WithTimeout(20*time.Second).Should(Succeed(), "the suspect is the node %s", broken)
-	t.Logf("the node %s was the PeerGroup's suspect %s after the fault", broken, suspected.Sub(broke).Round(time.Second))
-	out, _ = cluster.Kubectl("-n", ns, "get", "pg", "mesh")
-	t.Logf("\n%s", out)
 
 	repair()
 	repaired := time.Now()
