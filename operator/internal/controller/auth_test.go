@@ -112,6 +112,21 @@ func TestPeersAPIAnswersMembersWithTheirOwnView(t *testing.T) {
 	code, _, _ = askPeers(g, pg, mint(g, copycat, peers.TokenAudience), "")
 	g.Expect(code).To(Equal(http.StatusForbidden))
 
+	// A valid token of a pod that is no server at all: 403, and polling
+	// with it does not cost a TokenReview per request.
+	outsider := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "outsider", Labels: map[string]string{"app": "outsider"}},
+		Spec: rs.Spec.Template.Spec}
+	g.Expect(k8s.Create(ctx, outsider)).To(Succeed())
+	outsiderToken := mint(g, outsider, peers.TokenAudience)
+	code, _, _ = askPeers(g, pg, outsiderToken, "")
+	g.Expect(code).To(Equal(http.StatusForbidden))
+	before = tokenReviews(g)
+	for range 10 {
+		code, _, _ := askPeers(g, pg, outsiderToken, "")
+		g.Expect(code).To(Equal(http.StatusForbidden))
+	}
+	g.Expect(tokenReviews(g)).To(Equal(before), "TokenReviews for a known outsider")
+
 	// No token, a garbage one, another audience: 401.
 	for name, token := range map[string]string{
 		"no token":         "",

@@ -71,10 +71,13 @@ type Authenticator struct {
 
 // identity is what a TokenReview said about a token.
 type identity struct {
-	pod   types.NamespacedName
-	uid   types.UID
-	ok    bool // authenticated, bound to a pod
-	until time.Time
+	pod types.NamespacedName
+	uid types.UID
+	ok  bool // authenticated, bound to a pod
+	// outsider: the pod is not a server pod this operator knows (a valid
+	// token of any other pod), remembered for refuseFor.
+	outsider bool
+	until    time.Time
 }
 
 // NewAuthenticator reviews tokens with c and reads members from reader.
@@ -97,8 +100,11 @@ func (a *Authenticator) Authorize(ctx context.Context, authorization string, gro
 		logf.FromContext(ctx).Error(err, "reviewing a token")
 		return "", &apiError{http.StatusServiceUnavailable, "cannot review the token now; retry"}
 	}
-	if !id.ok {
+	switch {
+	case !id.ok:
 		return "", unauthorized("the token is not a valid pod-bound token for audience " + peers.TokenAudience)
+	case id.outsider:
+		return "", forbidden(group)
 	}
 	pod := &corev1.Pod{}
 	err = a.Reader.Get(ctx, id.pod, pod)
@@ -109,7 +115,10 @@ func (a *Authenticator) Authorize(ctx context.Context, authorization string, gro
 	}
 	switch {
 	case apierrors.IsNotFound(err) && fresh:
-		// Valid, but not a server pod this operator knows.
+		// Valid, but not a server pod this operator knows: say so without
+		// a TokenReview per request for a while.
+		id.outsider, id.until = true, time.Now().Add(refuseFor)
+		a.remember(sha256.Sum256([]byte(token)), id, time.Now())
 		return "", forbidden(group)
 	case err != nil:
 		return "", &apiError{http.StatusServiceUnavailable, "the operator's cache is not ready; retry"}
