@@ -245,7 +245,7 @@ func TestATerminatingPodRaisesNothing(t *testing.T) {
 		f.silent["mesh-3"] = true
 	})
 
-	g.Eventually(func() string { return getGroup(g, pg).Status.Links.Summary }).WithTimeout(5*time.Second).Should(Equal("6/6"), "three pods count")
+	g.Eventually(func() string { return getGroup(g, pg).Status.Links.Summary }).WithTimeout(10*time.Second).Should(Equal("6/6"), "three pods count")
 	g.Consistently(func(g Gomega) {
 		got := getGroup(g, pg)
 		g.Expect(got.Status.Suspects).To(BeEmpty())

@@ -40,14 +40,14 @@ func TestWebViewShowsTheBrokenColumn(t *testing.T) {
 			f.down[[2]string{p, "mesh-3"}] = true
 		}
 	})
-	g.Eventually(columnOf("mesh-3")).WithTimeout(5 * time.Second).Should(Equal([]string{"down", "down", "down"}))
+	g.Eventually(columnOf("mesh-3")).WithTimeout(10 * time.Second).Should(Equal([]string{"down", "down", "down"}))
 	g.Expect(columnOf("mesh-2")()).To(Equal([]string{"up", "up", "up"}), "only the victim's column is down")
 	suspects, err := chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("suspects").textContent`))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(suspects).To(ContainSubstring("Pod mesh-3 on node-b: Unreachable, reported by 3/3"))
 
 	f.update(func(f *fakeLinks) { f.down = map[[2]string]bool{} })
-	g.Eventually(columnOf("mesh-3")).WithTimeout(5 * time.Second).Should(Equal([]string{"up", "up", "up"}))
+	g.Eventually(columnOf("mesh-3")).WithTimeout(10 * time.Second).Should(Equal([]string{"up", "up", "up"}))
 }
 
 // Open views are capped: one more stream than allowed is told to come back.
