@@ -45,9 +45,11 @@ type Collector struct {
 
 	mu     sync.Mutex
 	latest map[types.NamespacedName]Result
-	rounds map[types.NamespacedName]Input // the reports behind latest, for the web view
-	next   map[types.NamespacedName]time.Time
-	busy   map[types.NamespacedName]bool // a round is in flight
+	// matrices lay out the reports behind latest for the web view, built on
+	// the first look and shared by every page until the next round.
+	matrices map[types.NamespacedName]func() Matrix
+	next     map[types.NamespacedName]time.Time
+	busy     map[types.NamespacedName]bool // a round is in flight
 	// roundDone is closed (and replaced) after every round of any group.
 	roundDone chan struct{}
 	running   atomic.Bool
@@ -64,7 +66,7 @@ func NewCollector(reader client.Reader) *Collector {
 		Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true,
 			MaxResponseHeaderBytes: 8 << 10}},
 		latest:    map[types.NamespacedName]Result{},
-		rounds:    map[types.NamespacedName]Input{},
+		matrices:  map[types.NamespacedName]func() Matrix{},
 		next:      map[types.NamespacedName]time.Time{},
 		busy:      map[types.NamespacedName]bool{},
 		roundDone: make(chan struct{}),
@@ -147,7 +149,7 @@ func (c *Collector) forgetAllBut(seen map[types.NamespacedName]bool) {
 		if !seen[key] {
 			delete(c.next, key)
 			delete(c.latest, key)
-			delete(c.rounds, key)
+			delete(c.matrices, key)
 			forget(key)
 		}
 	}
@@ -164,12 +166,12 @@ func (c *Collector) Latest(key types.NamespacedName) (Result, bool) {
 // Matrix lays out the group's last round for the web view.
 func (c *Collector) Matrix(key types.NamespacedName) (Matrix, bool) {
 	c.mu.Lock()
-	in, ok := c.rounds[key]
+	matrix, ok := c.matrices[key]
 	c.mu.Unlock()
 	if !ok {
 		return Matrix{}, false
 	}
-	return BuildMatrix(in), true // in is never modified once stored
+	return matrix(), true
 }
 
 // Collecting: this replica runs the rounds (it is the leader).
@@ -194,7 +196,7 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 	record(key, r)
 	c.mu.Lock()
 	old, had := c.latest[key]
-	c.latest[key], c.rounds[key] = r, in
+	c.latest[key], c.matrices[key] = r, sync.OnceValue(func() Matrix { return BuildMatrix(in) })
 	close(c.roundDone)
 	c.roundDone = make(chan struct{})
 	c.mu.Unlock()

@@ -5,6 +5,7 @@ package setup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -123,7 +124,15 @@ func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if opts.UIAddr == "" {
 		return nil
 	}
-	return mgr.Add(&ui.Server{Addr: opts.UIAddr, Reader: mgr.GetCache(), Links: links, Listening: opts.UIListening})
+	ln, err := net.Listen("tcp", opts.UIAddr)
+	if err != nil {
+		return fmt.Errorf("web view: %w", err)
+	}
+	if opts.UIListening != nil {
+		opts.UIListening(ln.Addr())
+	}
+	view := &ui.Server{Reader: mgr.GetCache(), Links: links}
+	return mgr.Add(view.Runnable(ctx, ln))
 }
 
 func cacheSynced(c cache.Cache) healthz.Checker {

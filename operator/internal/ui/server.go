@@ -8,7 +8,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -21,7 +20,9 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/health"
@@ -42,20 +43,14 @@ const (
 	heartbeat    = 15 * time.Second
 )
 
-// Server is the web view as a manager runnable, on every replica (only the
-// leader's collector has rounds; the page says so on the others).
+// Server is the web view, served on every replica (only the leader's
+// collector has rounds; the page says so on the others).
 type Server struct {
-	Addr   string
 	Reader client.Reader // the manager's cache
 	Links  *health.Collector
-	// Listening, if set, receives the bound address (for tests on port 0).
-	Listening func(net.Addr)
 
 	streams atomic.Int32
 }
-
-// NeedLeaderElection is false: the page works on any replica.
-func (s *Server) NeedLeaderElection() bool { return false }
 
 // Handler routes the page, its data and its stream.
 func (s *Server) Handler() http.Handler {
@@ -67,33 +62,18 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// Start serves until ctx ends (manager.Runnable).
-func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return err
-	}
-	if s.Listening != nil {
-		s.Listening(ln.Addr())
-	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		WriteTimeout:      MaxStreamAge + time.Minute,
-		MaxHeaderBytes:    8 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx }, // streams end with the operator
-	}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+// Runnable serves the view on ln, with these limits, until ctx ends:
+// controller-runtime's manager.Server, on every replica.
+func (s *Server) Runnable(ctx context.Context, ln net.Listener) *manager.Server {
+	return &manager.Server{Name: "web view", Listener: ln, ShutdownTimeout: ptr.To(5 * time.Second),
+		Server: &http.Server{
+			Handler:           s.Handler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			WriteTimeout:      MaxStreamAge + time.Minute,
+			MaxHeaderBytes:    8 << 10,
+			BaseContext:       func(net.Listener) context.Context { return ctx }, // streams end with the operator
+		}}
 }
 
 // View is what the page shows: every group, and the selected one in full.
@@ -234,10 +214,7 @@ func (s *Server) view(ctx context.Context, selected string) (View, error) {
 func fromRound(g Group, r health.Result) Group {
 	status, reason, message := health.Condition(r.Links, r.Suspects)
 	g.Health, g.Reason, g.Message = string(status), reason, message
-	g.Links, g.P99, g.Suspect = r.Links.Summary, r.Links.P99, ""
-	if len(r.Suspects) > 0 {
-		g.Suspect = r.Suspects[0].Kind + "/" + r.Suspects[0].Name
-	}
+	g.Links, g.P99, g.Suspect = r.Links.Summary, r.Links.P99, firstSuspect(r.Suspects)
 	return g
 }
 
@@ -250,8 +227,13 @@ func summary(pg *v1alpha1.PeerGroup) Group {
 	if l := pg.Status.Links; l != nil {
 		g.Links, g.P99 = l.Summary, l.P99
 	}
-	if len(pg.Status.Suspects) > 0 {
-		g.Suspect = pg.Status.Suspects[0].Kind + "/" + pg.Status.Suspects[0].Name
-	}
+	g.Suspect = firstSuspect(pg.Status.Suspects)
 	return g
+}
+
+func firstSuspect(suspects []v1alpha1.Suspect) string {
+	if len(suspects) == 0 {
+		return ""
+	}
+	return health.Ref(suspects[0])
 }
