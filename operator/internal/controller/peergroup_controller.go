@@ -223,20 +223,19 @@ func (r *PeerGroupReconciler) summarizeLinks(obj *v1alpha1.PeerGroup) {
 	if !ok {
 		return
 	}
-	key := func(s v1alpha1.Suspect) string { return s.Kind + "/" + s.Name }
 	before := map[string]bool{}
 	for _, s := range obj.Status.Suspects {
-		before[key(s)] = true
+		before[health.Ref(s)] = true
 	}
 	now := map[string]bool{}
 	for _, s := range res.Suspects {
-		now[key(s)] = true
-		if !before[key(s)] {
+		now[health.Ref(s)] = true
+		if !before[health.Ref(s)] {
 			r.event(obj, corev1.EventTypeWarning, ReasonLinkDown, "Ping", "%s since %s", health.Describe(s), s.Since.UTC().Format(time.RFC3339))
 		}
 	}
 	for _, s := range obj.Status.Suspects {
-		if !now[key(s)] {
+		if !now[health.Ref(s)] {
 			r.event(obj, corev1.EventTypeNormal, ReasonLinksRecovered, "Ping", "%s %s recovered: its links are up", strings.ToLower(s.Kind), s.Name)
 		}
 	}

@@ -20,6 +20,9 @@ const (
 	ReasonUnmeasured = "Unmeasured"
 )
 
+// Ref names a suspect, "Kind/name": what tells two suspects apart.
+func Ref(s v1alpha1.Suspect) string { return s.Kind + "/" + s.Name }
+
 // Condition is LinksHealthy for a summary: False with the suspects named
 // when any link is down, Unknown when nothing is measured yet, else True.
 func Condition(l v1alpha1.LinksStatus, suspects []v1alpha1.Suspect) (metav1.ConditionStatus, string, string) {

@@ -95,7 +95,12 @@ func (a *Authenticator) Authorize(ctx context.Context, authorization string, gro
 	if !ok || token == "" {
 		return "", unauthorized("a pod-bound ServiceAccount token is required (Authorization: Bearer, audience " + peers.TokenAudience + ")")
 	}
-	id, fresh, err := a.identify(ctx, token)
+	return a.authorize(ctx, token, sha256.Sum256([]byte(token)), group, self)
+}
+
+// authorize is Authorize for a token and its cache key.
+func (a *Authenticator) authorize(ctx context.Context, token string, key [sha256.Size]byte, group types.NamespacedName, self string) (string, *apiError) {
+	id, fresh, err := a.identify(ctx, token, key)
 	if err != nil {
 		logf.FromContext(ctx).Error(err, "reviewing a token")
 		return "", &apiError{http.StatusServiceUnavailable, "cannot review the token now; retry"}
@@ -110,15 +115,15 @@ func (a *Authenticator) Authorize(ctx context.Context, authorization string, gro
 	err = a.Reader.Get(ctx, id.pod, pod)
 	if (apierrors.IsNotFound(err) || (err == nil && pod.UID != id.uid)) && !fresh {
 		// Cached for a pod that may be gone: ask the API server again.
-		a.forget(token)
-		return a.Authorize(ctx, authorization, group, self)
+		a.forget(key)
+		return a.authorize(ctx, token, key, group, self)
 	}
 	switch {
 	case apierrors.IsNotFound(err) && fresh:
 		// Valid, but not a server pod this operator knows: say so without
 		// a TokenReview per request for a while.
 		id.outsider, id.until = true, time.Now().Add(refuseFor)
-		a.remember(sha256.Sum256([]byte(token)), id, time.Now())
+		a.remember(key, id, time.Now())
 		return "", forbidden(group)
 	case err != nil:
 		return "", &apiError{http.StatusServiceUnavailable, "the operator's cache is not ready; retry"}
@@ -162,8 +167,7 @@ func (a *Authenticator) member(ctx context.Context, pod *corev1.Pod, group types
 }
 
 // identify reviews the token, or answers from the cache (fresh=false).
-func (a *Authenticator) identify(ctx context.Context, token string) (id identity, fresh bool, err error) {
-	key := sha256.Sum256([]byte(token))
+func (a *Authenticator) identify(ctx context.Context, token string, key [sha256.Size]byte) (id identity, fresh bool, err error) {
 	now := time.Now()
 	a.mu.Lock()
 	id, cached := a.cache[key]
@@ -244,8 +248,7 @@ func (a *Authenticator) remember(key [sha256.Size]byte, id identity, now time.Ti
 	a.cache[key] = id
 }
 
-func (a *Authenticator) forget(token string) {
-	key := sha256.Sum256([]byte(token))
+func (a *Authenticator) forget(key [sha256.Size]byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.cache, key)
