@@ -124,7 +124,8 @@ func TestAnUnreachablePodIsNamedAndShown(t *testing.T) {
 		}
 	}
 	t.Logf("interval %s, timeout 500ms; suspect named after %v (median %s), shown on the page after %v (median %s), cleared after %v (median %s)",
-		interval, detected, median(detected), shown, median(shown), recovered, median(recovered))
+		interval, detected, cluster.Median(detected).Round(100*time.Millisecond), shown, cluster.Median(shown).Round(100*time.Millisecond),
+		recovered, cluster.Median(recovered).Round(100*time.Millisecond))
 
 	now := cluster.Pods(g, ns)
 	g.Expect(cluster.Names(now)).To(Equal(cluster.Names(pods)), "the same pods")
@@ -167,6 +168,7 @@ func podNetns(g Gomega, ip string) string {
 	return ""
 }
 
+// inNetns runs a command in a network namespace (a file under /run/netns).
 func inNetns(netns string, args ...string) error {
 	return cluster.Run(exec.Command("nsenter", append([]string{"--net=" + netns}, args...)...))
 }
@@ -186,10 +188,4 @@ func eventsAbout(ns, reason string) func() []string {
 		}
 		return out
 	}
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2].Round(100 * time.Millisecond)
 }

@@ -4,12 +4,10 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -253,13 +251,7 @@ func nodeRange(g Gomega, node string) string {
 }
 
 // inNode runs a command in a worker node's network namespace.
-func inNode(node string, args ...string) error {
-	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + node}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%v: %w: %s", args, err, out)
-	}
-	return nil
-}
+func inNode(node string, args ...string) error { return inNetns("/run/netns/"+node, args...) }
 
 // metrics reads a server pod's /metrics through kubectl port-forward, which
 // reaches the pod from inside its own network namespace: its NetworkPolicy

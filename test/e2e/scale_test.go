@@ -73,7 +73,7 @@ func TestScaleDownAndUpWithoutRestart(t *testing.T) {
 	slices.Sort(delays)
 	slices.Sort(sinceScale)
 	t.Logf("survivor stopped pinging removed peers %v after the test saw them terminating (100ms polls), %v after kubectl scale (median %s)",
-		delays, sinceScale, sinceScale[len(sinceScale)/2])
+		delays, sinceScale, cluster.Median(sinceScale))
 
 	_, err = cluster.Kubectl("-n", ns, "scale", "peergroup/mesh", "--replicas=5")
 	g.Expect(err).NotTo(HaveOccurred())

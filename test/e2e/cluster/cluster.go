@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -252,4 +253,11 @@ func Artifacts(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// Median of measured durations (the upper one of an even count).
+func Median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
