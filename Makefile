@@ -37,7 +37,7 @@ browser: ## Install Debian's headless Chromium for the browser tests.
 	hack/apt-install.sh chromium-headless-shell
 
 .PHONY: test
-test: test-bins browser lint ## Run every unit, integration, envtest, manifest and README test, with the race detector.
+test: test-bins browser lint cluster-deps ## Run every unit, integration, envtest, manifest, script and README test, with the race detector.
 	CGO_ENABLED=1 go test -race -count=1 ./...
 
 .PHONY: fuzz
@@ -98,15 +98,18 @@ ui: ## Open the operator's web view: port-forward localhost:8084 (UI_PORT) to it
 demo: cluster-up ## Start a local cluster of NODES nodes (default 3), deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
 	hack/demo.sh
 
-.PHONY: cluster-up
-cluster-up: ## Start (or reuse) the local cluster of NODES nodes (default 3; NODES=1: the host alone); KUBECONFIG is printed.
+.PHONY: cluster-deps
+cluster-deps: ## Install the Debian packages the local cluster (and the tests of its scripts) need.
 	hack/cluster/install-deps.sh
+
+.PHONY: cluster-up
+cluster-up: cluster-deps ## Start (or reuse) the local cluster of NODES nodes (default 3); KUBECONFIG is printed.
 	@echo ">> building what is missing (first run: ~27 min on 2 cores; cached in ~/.cache/simulated-peering/bin)"
 	hack/build-bins.sh $(CLUSTER_BINS)
 	hack/cluster/up.sh
 
 .PHONY: cluster-down
-cluster-down: ## Stop the cluster and undo its changes to this machine.
+cluster-down: ## Stop the cluster and remove exactly what it made on this machine.
 	hack/cluster/down.sh
 
 .PHONY: e2e

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Stops the local cluster and removes what it changed on this machine: the
-# worker nodes (their processes, containers, network namespaces, cgroups),
-# every process it started on the host (by PID), containers and their shims,
-# kubelet mounts, the bridges, routes, CNI and kube-proxy iptables rules, and
-# the sysctls it changed. Safe to run over stale state from a run that was
-# killed.
+# Stops the local cluster and removes what it recorded as its own, by
+# identity, never by what a thing looks like: processes its PID files name
+# (PID, start time and boot ID must all match), then whatever is left in its
+# cgroups (its daemons, shims and containers: nothing else is put there);
+# network namespaces and the bridge whose recorded identity still matches
+# (their veths, routes, iptables rules and ipsets go with them); mounts
+# below its state folder; the folders it made; the sysctls and module it
+# changed. Safe to run twice, and over stale state from a killed run or a
+# reboot: a record that names nothing of ours is dropped, not acted on.
 set -uo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -13,87 +16,63 @@ quiet=false
 [[ -d $STATE ]] || exit 0
 $quiet || log "stopping the cluster in $STATE"
 
-stop() { # name: TERM, then KILL after 10s
-  local f=$PIDS/$1.pid pid
-  [[ -f $f ]] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-  fi
-  rm -f "$f"
-}
-
-# Worker nodes first (node.sh): everything of a node runs in its own mount
-# and network namespaces, which go when its last process does.
+# Nodes first: their daemons (by PID), their containers while containerd
+# still runs, then everything left in the node's cgroup, which ends its
+# mount namespace (and the mounts in it); then its network namespace.
 for dir in "$STATE"/nodes/*/; do
   [[ -d $dir ]] || continue
   dir=${dir%/}
   name=${dir##*/}
-  for daemon in kube-router kubelet kube-proxy; do PIDS=$dir/pids stop "$daemon"; done
-  sock=$dir/containerd/containerd.sock
-  running containerd "$dir/pids" && kill_containers "$sock"
-  PIDS=$dir/pids stop containerd
-  pkill -KILL -f "containerd-shim-runc-v2[^ ]* .*-address $sock" 2>/dev/null
-  # Its pods' network namespaces are mounted in its own mount namespace
-  # only: delete them there (those with an address in its pod range), or
-  # their files stay in /run/netns after it is gone.
-  range=$(awk -v n="$name" '$1 == n {print $2}' "$dir/range" 2>/dev/null)
-  if [[ -n $range ]] && running mounts "$dir/pids"; then
-    nsenter --mount="/proc/$(cat "$dir/pids/mounts.pid")/ns/mnt" bash -c \
-      "$(declare -f pod_netns); for ns in \$(pod_netns '${range%.0/24}.'); do ip netns delete \"\$ns\"; done" 2>/dev/null
-  fi
-  PIDS=$dir/pids stop mounts
-  ip netns delete "$name" 2>/dev/null # its veth goes with it
-  # The kubelet's cgroupRoot, deepest first, in every hierarchy.
-  for h in /sys/fs/cgroup/*/; do
-    [[ -d $h$name ]] && find "$h$name" -depth -type d -exec rmdir {} + 2>/dev/null
-  done
-  rm -rf "${dir:?}"/{containerd/root,containerd/state,kubelet,cni/ipam,runc,pod-logs}
+  for daemon in kube-router kubelet kube-proxy; do stop "$daemon" "$dir/pids"; done
+  running containerd "$dir/pids" && kill_containers "$dir/containerd/containerd.sock"
+  for daemon in containerd mounts; do stop "$daemon" "$dir/pids"; done
+  for f in "$dir"/pids/*.pid; do [[ -f $f ]] && stop "$(basename "$f" .pid)" "$dir/pids"; done
+  remove_cgroup "$CGROUP/$name"
+  id=$(netns_id "$name")
+  [[ -n $id && $(owned netns "$name") == "$id" ]] && ip netns delete "$name" # its veth goes with it
+  forget netns "$name"
+  rm -rf "${dir:?}"/{containerd/root,containerd/state,containerd/runc,kubelet,cni/ipam,cni/cache,pod-logs,containers,run-containerd}
 done
-ip link delete "$NODE_BRIDGE" 2>/dev/null # and the routes through it
-for rule in $(iptables -t nat -S POSTROUTING 2>/dev/null | grep -n -- '--comment peering-nodes' | cut -d: -f1 | sort -rn); do
-  iptables -t nat -D POSTROUTING "$((rule - 1))" 2>/dev/null # -S prints the policy first
+id=$(link_id "$NODE_BRIDGE")
+[[ -n $id && $(owned link "$NODE_BRIDGE") == "$id" ]] && ip link delete "$NODE_BRIDGE" # and the routes through it
+forget link "$NODE_BRIDGE"
+
+# The control plane, and what runs beside it in GitOps mode.
+for name in kustomize-controller source-controller gitserver kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  stop "$name"
 done
+for f in "$PIDS"/*.pid; do [[ -f $f ]] && stop "$(basename "$f" .pid)"; done
+remove_cgroup "$CGROUP/control-plane"
+[[ -n $(owned cgroup "$CGROUP") ]] && remove_cgroup "$CGROUP"
+forget cgroup "$CGROUP"
 
-for name in kustomize-controller source-controller gitserver kube-router kubelet kube-proxy; do stop "$name"; done
-# Containers: kill every task while containerd still runs, then their shims.
-running containerd && kill_containers "$CONTAINERD_SOCK"
-for name in kube-scheduler kube-controller-manager kube-apiserver containerd etcd; do stop "$name"; done
-pkill -KILL -f "containerd-shim-runc-v2[^ ]* .*-address $CONTAINERD_SOCK" 2>/dev/null # the cached binary has a version suffix
-# Container processes whose shim died in a killed run.
-for pid in $(pgrep -f "^/(server|operator|coredns|pause)( |$)" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
-
-# Mounts under the state folder (the kubelet bind-mounts its root dir, pods'
-# volumes, containerd's rootfs), deepest first.
-# Only $STATE itself and paths below it: an exact prefix, not a substring.
+# Mounts under the state folder (a killed run's kubelet or containerd may
+# have left some where the host sees them), deepest first. Only $STATE
+# itself and paths below it: an exact prefix, not a substring.
 awk -v state="$STATE" '$2 == state || index($2, state "/") == 1 {print $2}' /proc/mounts | sort -r |
   while read -r m; do umount -l "$m" 2>/dev/null; done
-# Pod network namespaces: only ours, those with an address in the cluster's
-# pod range (other software's cni-* namespaces are left alone).
-for ns in $(pod_netns "${CLUSTER_CIDR%0.0/16}"); do ip netns delete "$ns" 2>/dev/null; done
-
-[[ -x $BIN/kube-proxy ]] && "$BIN/kube-proxy" --cleanup >/dev/null 2>&1
-ip link delete "$BRIDGE" 2>/dev/null
-# What kube-proxy --cleanup leaves: the bridge plugin's CNI-* chains and the
-# kubelet's own KUBE-* chains (KUBE-FIREWALL, KUBE-KUBELET-CANARY).
-for ipt in iptables ip6tables; do
-  command -v "$ipt" >/dev/null || continue
-  for table in nat filter mangle; do
-    "$ipt" -t "$table" -S 2>/dev/null | grep -E '^-A .*(CNI-|KUBE-)' | sed 's/^-A/-D/' | while read -r rule; do eval "$ipt" -t "$table" "$rule" 2>/dev/null; done
-    "$ipt" -t "$table" -S 2>/dev/null | awk '/^-N (CNI-|KUBE-)/{print $2}' | while read -r chain; do "$ipt" -t "$table" -F "$chain" 2>/dev/null; "$ipt" -t "$table" -X "$chain" 2>/dev/null; done
+# /run/netns became a mount point with our first network namespace: undone
+# when no namespace is left in it.
+if [[ -n $(owned mount /run/netns) ]]; then
+  [[ -z $(ls -A /run/netns 2>/dev/null) ]] && mountpoint -q /run/netns && umount /run/netns
+  forget mount /run/netns
+fi
+# Folders made as mount points (make_dir), deepest first, when empty.
+if [[ -f $STATE/made-dirs ]]; then
+  sort -r -u "$STATE/made-dirs" | while read -r made; do
+    require_dir "a folder the cluster made" "$made"
+    rmdir "$made" 2>/dev/null
   done
-done
-# kube-router's ipsets, once no rule uses them (its own cleanup does not
-# work in v2.1.0); a worker node's went with its network namespace.
-if command -v ipset >/dev/null; then
-  ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router)' | while read -r set; do ipset destroy "$set" 2>/dev/null; done
+  rm -f "$STATE/made-dirs"
+fi
+if [[ -n $(owned module br_netfilter) ]]; then
+  modprobe -r br_netfilter 2>/dev/null
+  forget module br_netfilter
 fi
 for f in "$STATE"/sysctl.*; do
   [[ -f $f ]] && sysctl -qw "${f#"$STATE"/sysctl.}=$(cat "$f")" 2>/dev/null && rm -f "$f"
 done
 # Cluster data goes; certificates and built images stay for the next start.
-rm -rf "$STATE"/{etcd,kubelet,containerd/root,containerd/state,cni/ipam,git,flux} "$CONTAINERD_SOCK"
+rm -rf "$STATE"/{etcd,git,flux}
 $quiet || log "cluster stopped"
 exit 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the project's images without Docker and imports them into the local
-# cluster's containerd (namespace k8s.io): the server (also as :dev2, a second
+# Builds the project's images without Docker and imports them into every
+# running node's containerd (namespace k8s.io; node.sh imports them into a
+# node it starts): the server (also as :dev2, a second
 # tag of the same image for roll tests), the operator, CoreDNS and the pause
 # sandbox. Same entrypoint, user (65532) and ports as the Dockerfiles.
 set -euo pipefail
@@ -18,7 +19,6 @@ image() { # binary tag ports user
   local file
   file=$out/$(echo "$2" | tr '/:' '__').tar
   "$BIN/image-builder" -binary "$1" -tag "$2" -port "$3" -user "$4" -out "$file" >/dev/null
-  "$BIN/ctr" --address "$CONTAINERD_SOCK" -n k8s.io images import "$file" >/dev/null 2>>"$LOGS/ctr.log"
 }
 log "images: server, operator, coredns, pause"
 image "$BIN/server" docker.io/simulated-peering/server:dev 8080 65532:65532
@@ -26,7 +26,6 @@ image "$BIN/server" docker.io/simulated-peering/server:dev2 8080 65532:65532
 image "$BIN/operator" docker.io/simulated-peering/operator:dev 8080,8081,8082 65532:65532
 image "$BIN/coredns" docker.io/simulated-peering/coredns:local 1053 65532:65532
 image "$BIN/pause" docker.io/simulated-peering/pause:local "" 65535:65535
-# Worker nodes have their own containerd.
 for sock in "$STATE"/nodes/*/containerd/containerd.sock; do
   [[ -S $sock ]] || continue
   import_images "$sock"

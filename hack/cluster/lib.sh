@@ -14,30 +14,36 @@ PKI=$STATE/pki
 LOGS=$STATE/logs
 PIDS=$STATE/pids
 KUBECONFIG_ADMIN=$PKI/admin.kubeconfig
-CONTAINERD_SOCK=$STATE/containerd/containerd.sock
-BRIDGE=peering0
-CLUSTER_CIDR=10.88.0.0/16 # every node's pod range is a /24 of it
-POD_CIDR=10.88.0.0/24     # the host node's
+# Every node's pod range is a /24 of this /16 (node i: the i-th /24). Not
+# podman's default 10.88.0.0/16; preflight.sh refuses a range that overlaps
+# a route or a podman network on this machine.
+CLUSTER_CIDR=${PEERING_POD_CIDR:-10.244.0.0/16}
+if ! [[ $CLUSTER_CIDR =~ ^(10\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|172\.(1[6-9]|2[0-9]|3[01])|192\.168)\.0\.0/16$ ]]; then
+  die "PEERING_POD_CIDR=$CLUSTER_CIDR: want a private /16 such as 10.244.0.0/16"
+fi
 SERVICE_CIDR=10.96.0.0/16
-NODE=$(hostname | tr '[:upper:]' '[:lower:]')
-
-# Nodes: the host is node 1 (the control plane; it runs pods too, as a
-# single kind node does). NODES-1 more are worker nodes, each a network
-# namespace with its own containerd, kubelet and kube-proxy (node.sh), on
-# the bridge $NODE_BRIDGE: the host is $NODE_NET.1, node i is $NODE_NET.(10+i).
+# The control plane runs on the machine (no node of its own); every node,
+# node 1 included, is a network namespace on the bridge $NODE_BRIDGE (node.sh):
+# the host is $NODE_NET.1, node i is $NODE_NET.(10+i). So the machine's own
+# iptables tables, ipsets and pod networks are never touched.
 NODES=${NODES:-3}
 [[ $NODES =~ ^[1-5]$ ]] || die "NODES=$NODES: want a number of nodes from 1 to 5"
 NODE_BRIDGE=peeringn0
 NODE_NET=172.31.0
-node_name() { if (($1 == 1)); then echo "$NODE"; else echo "peering-node-$1"; fi; }
-node_ip() { if (($1 == 1)); then echo "$NODE_IP"; else echo "$NODE_NET.$((10 + $1))"; fi; }
-node_pod_cidr() { echo "10.88.$(($1 - 1)).0/24"; }
-# Two nodes per zone: 3 nodes make zone-a (the host and node 2) and zone-b.
+node_name() { echo "peering-node-$1"; }
+node_ip() { echo "$NODE_NET.$((10 + $1))"; }
+node_pod_cidr() { local base=${CLUSTER_CIDR%.0.0/16}; echo "$base.$(($1 - 1)).0/24"; }
+# Two nodes per zone: 3 nodes make zone-a (nodes 1 and 2) and zone-b.
 node_zone() { local zones=(a b c); echo "zone-${zones[($1 - 1) / 2]}"; }
-# The API server advertises the primary interface's address: pods reach it
-# through the bridge's gateway, and the `kubernetes` Service points at it.
+# The API server advertises the primary interface's address: nodes reach it
+# through their default route to the host, and the `kubernetes` Service
+# points at it.
 NODE_IP=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
 [[ -n $NODE_IP ]] || NODE_IP=$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}')
+# Every process the cluster runs lives in a cgroup below this one (in every
+# cgroup v1 hierarchy): the control plane's, and one per node, which is that
+# kubelet's cgroupRoot, so its containers and shims are there too.
+CGROUP=simulated-peering
 
 log() { printf '%s >> %s\n' "$(date +%T)" "$*" >&2; }
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
@@ -57,17 +63,149 @@ wait_for() {
   log "$what after $((SECONDS - start))s"
 }
 
-# pod_netns PREFIX: the pod network namespaces (cni-*) with an address
-# starting with PREFIX ("10.88." for every node's pods): ours, unlike other
-# software's. A file that is no longer a namespace is skipped.
-pod_netns() {
-  local ns
-  for ns in /run/netns/cni-*; do
-    ns=${ns##*/}
-    ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q " inet ${1//./\\.}" && echo "$ns"
+# --- what the cluster owns, recorded when it is made -------------------------
+# A process is ours when its PID file names it: PID, start time (field 22 of
+# /proc/PID/stat, in clock ticks since boot) and boot ID. A PID reused by
+# another process, or a file from before a reboot, names nothing of ours.
+BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
+
+# proc_start PID: the process's start time; fails when there is no such process.
+proc_start() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -ra fields <<<"${stat##*) }" # after the command name, which may hold ") "
+  [[ ${fields[19]:-} =~ ^[0-9]+$ ]] || return 1
+  echo "${fields[19]}"
+}
+
+# record_pid FILE PID: FILE now names that process.
+record_pid() {
+  local start
+  start=$(proc_start "$2") || die "process $2 exited before it could be recorded in $1"
+  echo "$2 $start $BOOT_ID" >"$1"
+}
+
+# recorded_pid FILE: prints the PID FILE names when that process still runs
+# (same start time, same boot); fails otherwise.
+recorded_pid() {
+  local pid start boot
+  [[ -f $1 ]] && read -r pid start boot _ <"$1" 2>/dev/null || return 1
+  [[ $pid =~ ^[1-9][0-9]*$ && $boot == "$BOOT_ID" ]] || return 1
+  [[ $(proc_start "$pid") == "$start" ]] || return 1
+  echo "$pid"
+}
+
+running() { recorded_pid "${2:-$PIDS}/$1.pid" >/dev/null; }
+
+# stop NAME [DIR]: TERM to the process DIR/NAME.pid names (and its process
+# group: launch made it a session leader), then KILL after 10 s; a file that
+# names no process of ours is only removed.
+stop() {
+  local f=${2:-$PIDS}/$1.pid pid
+  if pid=$(recorded_pid "$f"); then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 20); do recorded_pid "$f" >/dev/null || break; sleep 0.5; done
+    if recorded_pid "$f" >/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null; fi
+  fi
+  rm -f "$f"
+}
+
+# cgroup_dirs REL: REL's folder in every cgroup hierarchy (not the aliases).
+cgroup_dirs() {
+  local h
+  for h in /sys/fs/cgroup/*/; do
+    [[ -L ${h%/} || ! -f ${h}cgroup.procs ]] || echo "$h$1"
+  done
+}
+
+# make_cgroup REL: creates REL (below $CGROUP) in every hierarchy, each
+# level's cpuset copied from its parent (a v1 cpuset cgroup starts empty).
+make_cgroup() {
+  local dir level parent
+  while read -r dir; do
+    parent=${dir%/"$1"}
+    for level in ${1//\// }; do
+      mkdir -p "$parent/$level"
+      if [[ -f $parent/cpuset.cpus && -z $(cat "$parent/$level/cpuset.cpus") ]]; then
+        cat "$parent/cpuset.cpus" >"$parent/$level/cpuset.cpus"
+        cat "$parent/cpuset.mems" >"$parent/$level/cpuset.mems"
+      fi
+      parent=$parent/$level
+    done
+  done < <(cgroup_dirs "$1")
+}
+
+# cgroup_pids REL: every process in REL's tree (from the pids hierarchy, or
+# whichever has the tree).
+cgroup_pids() {
+  local dir
+  for dir in $(cgroup_dirs "$1"); do
+    [[ -d $dir ]] && find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null && return 0
   done
   return 0
 }
+
+# remove_cgroup REL: kills every process left in REL's tree (the cluster's
+# own: nothing else is put there), then removes its folders, deepest first.
+remove_cgroup() {
+  local pids dir
+  for _ in $(seq 20); do
+    pids=$(cgroup_pids "$1" | sort -u)
+    [[ -z $pids ]] && break
+    # shellcheck disable=SC2086 # one PID per word
+    kill -KILL $pids 2>/dev/null
+    sleep 0.25
+  done
+  for dir in $(cgroup_dirs "$1"); do
+    [[ -d $dir ]] && find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  return 0
+}
+
+# launch NAME COMMAND...: runs a daemon in its own session and in cgroup
+# $CGROUP/${LAUNCH_CGROUP:-control-plane} (joined before it starts, so its
+# children are there too), logging to $LOGS/NAME.log, its identity in
+# $PIDS/NAME.pid (which stop and down.sh act on); an earlier instance is
+# stopped first.
+launch() {
+  local name=$1 cg=$CGROUP/${LAUNCH_CGROUP:-control-plane}
+  shift
+  running "$name" && stop "$name"
+  make_cgroup "$cg"
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  nohup setsid bash -c 'while read -r d; do echo $$ >"$d/cgroup.procs"; done <<<"$0"; exec "$@"' \
+    "$(cgroup_dirs "$cg")" "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  record_pid "$PIDS/$name.pid" "$!"
+}
+
+# make_dir PATH: mkdir -p that records in $STATE/made-dirs each folder it
+# made (down.sh removes them again, deepest first, when they are empty).
+make_dir() {
+  local path=$1 missing=()
+  while [[ ! -e $path ]]; do missing=("$path" "${missing[@]}"); path=$(dirname "$path"); done
+  for path in "${missing[@]}"; do mkdir "$path" && echo "$path" >>"$STATE/made-dirs"; done
+  [[ -d $1 ]]
+}
+
+# own KIND NAME ID: records in $STATE/owned that the cluster made NAME (a
+# netns, link, cgroup, mount or module), with the identity it had when made
+# and the boot it was made in; owned KIND NAME prints that identity, and
+# nothing for what the cluster did not make in this boot; forget KIND NAME
+# drops the record once the thing is gone.
+own() { echo "$1 $2 $3 $BOOT_ID" >>"$STATE/owned"; }
+owned() {
+  [[ -f $STATE/owned ]] && awk -v k="$1" -v n="$2" -v b="$BOOT_ID" '$1 == k && $2 == n && $4 == b {id = $3} END {print id}' "$STATE/owned"
+  return 0
+}
+forget() {
+  [[ -f $STATE/owned ]] || return 0
+  awk -v k="$1" -v n="$2" '!($1 == k && $2 == n)' "$STATE/owned" >"$STATE/owned.new" && mv "$STATE/owned.new" "$STATE/owned"
+}
+
+# netns_id NAME: the inode of network namespace NAME (its identity while it exists).
+netns_id() { stat -L -c %i "/run/netns/$1" 2>/dev/null; }
+# link_id NAME: the interface index of link NAME.
+link_id() { cat "/sys/class/net/$1/ifindex" 2>/dev/null; }
 
 # kill_containers SOCKET: kills every container of the containerd at
 # SOCKET while it still runs, then deletes them (their shims then exit).
@@ -88,44 +226,32 @@ import_images() {
   done
 }
 
-running() { [[ -f ${2:-$PIDS}/$1.pid ]] && kill -0 "$(cat "${2:-$PIDS}/$1.pid")" 2>/dev/null; }
-
-# launch NAME COMMAND...: runs a daemon in its own session, logging to
-# $LOGS/NAME.log, its PID in $PIDS/NAME.pid (which down.sh stops); an
-# earlier instance is stopped first.
-launch() {
-  local name=$1
-  shift
-  if running "$name"; then kill "$(cat "$PIDS/$name.pid")" 2>/dev/null; sleep 1; fi
-  nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name.pid"
-}
-
 # kube_router NODE: sets KUBE_ROUTER to the command of kube-router's
 # NetworkPolicy controller alone, for the node whose network namespace it
 # runs in (each node's iptables rules and ipsets are its own). Its service
 # proxy, router and load balancer stay off: kube-proxy and the bridge plugin
 # do those jobs here. NODE_NAME, not only --hostname-override: kube-router
-# tries the machine's hostname first, which is the host node's name, so
-# every worker would enforce the host's pods instead of its own.
+# looks the machine's hostname up first (when that was a node, every node
+# enforced its pods instead of their own).
 kube_router() {
   KUBE_ROUTER=(env NODE_NAME="$1" "$BIN/kube-router" --kubeconfig "$KUBECONFIG_ADMIN" --hostname-override "$1"
     --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false
     --service-cluster-ip-range "$SERVICE_CIDR")
 }
 
-# The configuration files every node writes (the host in up.sh, workers in
-# node.sh): the same settings, with each node's own paths and names.
+# The configuration files node.sh writes for each node, with its own paths
+# and names.
 
-# cni_config FILE BRIDGE SUBNET IPAM_DIR MASQUERADE: a bridge network with
-# hairpin (a pod reaches its own Service) and host-local addresses.
+# cni_config FILE BRIDGE SUBNET IPAM_DIR: a bridge network with hairpin (a
+# pod reaches its own Service), host-local addresses and no masquerade (pod
+# traffic crosses nodes unNATed).
 cni_config() {
   cat >"$1" <<CNI
 {
   "cniVersion": "1.0.0",
   "name": "peering",
   "plugins": [
-    {"type": "bridge", "bridge": "$2", "isGateway": true, "ipMasq": $5, "hairpinMode": true,
+    {"type": "bridge", "bridge": "$2", "isGateway": true, "ipMasq": false, "hairpinMode": true,
      "ipam": {"type": "host-local", "dataDir": "$4", "ranges": [[{"subnet": "$3"}]],
               "routes": [{"dst": "0.0.0.0/0"}]}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
@@ -134,8 +260,8 @@ cni_config() {
 CNI
 }
 
-# containerd_config FILE DIR SOCKET CNI_DIR [EXTRA]: containerd 2 with its
-# root and state below DIR; EXTRA is appended (a worker's own runc root).
+# containerd_config FILE DIR SOCKET CNI_DIR: containerd 2 with its root,
+# state, runc root and pod network namespaces below DIR.
 containerd_config() {
   cat >"$1" <<TOML
 version = 3
@@ -150,24 +276,29 @@ state = "$2/state"
 [plugins."io.containerd.cri.v1.runtime"]
   # root here lacks CAP_SYS_RESOURCE: without this every sandbox fails
   restrict_oom_score_adj = true
+  # pods' network namespaces below the state folder, not in /run/netns
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dirs = ["/usr/lib/cni"]
     conf_dir = "$4"
   [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
     SystemdCgroup = false
-${5:-}
+    Root = "$2/runc"
+[plugins."io.containerd.nri.v1.nri"]
+  disable = true # its socket is one path for the whole machine
 TOML
 }
 
-# kubelet_config FILE SOCKET CERT KEY ADDRESS [EXTRA]: cgroup v1 with
-# cgroupfs, webhook authn/authz, the cluster DNS; EXTRA lines are appended.
+# kubelet_config FILE NODE DIR SOCKET ADDRESS: cgroup v1 with cgroupfs below
+# the node's own cgroup, webhook authn/authz, the cluster DNS.
 kubelet_config() {
   cat >"$1" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 failCgroupV1: false
 cgroupDriver: cgroupfs
-containerRuntimeEndpoint: unix://$2
+cgroupRoot: /$CGROUP/$2
+containerRuntimeEndpoint: unix://$4
 clusterDNS: [10.96.0.10]
 clusterDomain: cluster.local
 failSwapOn: false
@@ -176,14 +307,14 @@ authentication:
   webhook: {enabled: true}
   x509: {clientCAFile: $PKI/ca.crt}
 authorization: {mode: Webhook}
-tlsCertFile: $3
-tlsPrivateKeyFile: $4
+tlsCertFile: $PKI/nodes/$2/kubelet.crt
+tlsPrivateKeyFile: $PKI/nodes/$2/kubelet.key
 address: $5
 healthzBindAddress: 127.0.0.1
+podLogsDir: $3/pod-logs
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
 imageGCHighThresholdPercent: 100
 serializeImagePulls: false
-${6:-}
 YAML
 }
 

@@ -51,7 +51,7 @@ func TestNodesAreReadyWithRangesAndZones(t *testing.T) {
 			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
 		}
 		g.Expect(ready).To(BeTrue(), "node %s is not Ready", n.Name)
-		g.Expect(n.Spec.PodCIDR).To(MatchRegexp(`^10\.88\.\d+\.0/24$`), "node %s", n.Name)
+		g.Expect(n.Spec.PodCIDR).To(MatchRegexp(`^10\.244\.\d+\.0/24$`), "node %s", n.Name)
 		ranges[n.Spec.PodCIDR] = true
 		zone := n.Labels[corev1.LabelTopologyZone]
 		g.Expect(zone).NotTo(BeEmpty(), "node %s has no zone", n.Name)
@@ -250,7 +250,7 @@ func nodeRange(g Gomega, node string) string {
 	return ""
 }
 
-// inNode runs a command in a worker node's network namespace.
+// inNode runs a command in a node's network namespace.
 func inNode(node string, args ...string) error { return inNetns("/run/netns/"+node, args...) }
 
 // metrics reads a server pod's /metrics through kubectl port-forward, which

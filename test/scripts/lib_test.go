@@ -120,22 +120,33 @@ func TestClusterNodeLayout(t *testing.T) {
 			t.Errorf("NODES=%q: %v %s", nodes, err, out)
 		}
 	}
-	cmd := exec.Command("bash", "-c", `source "$1"; for i in 1 2 3 4 5; do echo "$(node_name $i) $(node_ip $i) $(node_pod_cidr $i) $(node_zone $i)"; done; echo "$NODE_IP"`, "bash", lib)
-	cmd.Env = append(os.Environ(), "NODES=5")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
+	layout := func(env ...string) string {
+		cmd := exec.Command("bash", "-c", `source "$1"; for i in 1 2 3 4 5; do echo "$(node_name $i) $(node_ip $i) $(node_pod_cidr $i) $(node_zone $i)"; done`, "bash", lib)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return string(out)
 	}
-	host, _ := os.Hostname()
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	hostIP := lines[len(lines)-1]
-	out = []byte(strings.Join(lines[:len(lines)-1], "\n") + "\n")
-	want := strings.ToLower(host) + " " + hostIP + ` 10.88.0.0/24 zone-a
-peering-node-2 172.31.0.12 10.88.1.0/24 zone-a
-peering-node-3 172.31.0.13 10.88.2.0/24 zone-b
-peering-node-4 172.31.0.14 10.88.3.0/24 zone-b
-peering-node-5 172.31.0.15 10.88.4.0/24 zone-c
+	out := layout("NODES=5")
+	want := `peering-node-1 172.31.0.11 10.244.0.0/24 zone-a
+peering-node-2 172.31.0.12 10.244.1.0/24 zone-a
+peering-node-3 172.31.0.13 10.244.2.0/24 zone-b
+peering-node-4 172.31.0.14 10.244.3.0/24 zone-b
+peering-node-5 172.31.0.15 10.244.4.0/24 zone-c
 `
+	if moved := layout("PEERING_POD_CIDR=172.20.0.0/16"); !strings.HasPrefix(moved, "peering-node-1 172.31.0.11 172.20.0.0/24 zone-a\n") {
+		t.Errorf("PEERING_POD_CIDR=172.20.0.0/16 gives\n%s", moved)
+	}
+	for _, cidr := range []string{"10.88.0.0/17", "8.8.0.0/16", "10.256.0.0/16", "10.1.2.0/16", "10.1.0.0/16; rm -rf /tmp/x"} {
+		cmd := exec.Command("bash", "-c", `source "$1"; echo "went on with $CLUSTER_CIDR"`, "bash", lib)
+		cmd.Env = append(os.Environ(), "PEERING_POD_CIDR="+cidr)
+		out, err := cmd.CombinedOutput()
+		if err == nil || strings.Contains(string(out), "went on") || !strings.Contains(string(out), "PEERING_POD_CIDR=") {
+			t.Errorf("PEERING_POD_CIDR=%q: %v %s", cidr, err, out)
+		}
+	}
 	if string(out) != want {
 		t.Fatalf("layout:\n%s\nwant:\n%s", out, want)
 	}

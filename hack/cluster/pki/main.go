@@ -1,9 +1,12 @@
 // Command pki writes the local cluster's certificates and kubeconfigs with
-// Go's crypto (ECDSA P-256): a CA, the API server's and kubelet's serving
-// certificates, a client certificate per component, and the service-account
-// key. It rewrites everything when the node IP changes, and nothing otherwise.
+// Go's crypto (ECDSA P-256): a CA, the API server's serving certificate, a
+// client certificate per control-plane component, and the service-account
+// key; with -worker, a node's kubelet serving and client certificates. It
+// rewrites everything when the API server's address changes, and nothing
+// otherwise.
 //
-//	go run ./hack/cluster/pki -dir STATE/pki -node-ip 192.0.2.2 -node-name NODE
+//	go run ./hack/cluster/pki -dir STATE/pki -node-ip 192.0.2.2 -node-name HOSTNAME
+//	go run ./hack/cluster/pki -dir STATE/pki -worker -node-name peering-node-1 -node-ip 172.31.0.11 -server https://192.0.2.2:6443
 package main
 
 import (
@@ -24,9 +27,9 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "where to write")
-	nodeIP := flag.String("node-ip", "", "the node's (and API server's) address")
-	nodeName := flag.String("node-name", "", "the node's name")
-	worker := flag.Bool("worker", false, "only a worker node's kubelet certificates, in -dir/nodes/<node-name>, from the CA in -dir")
+	nodeIP := flag.String("node-ip", "", "the API server's address (with -worker: the node's)")
+	nodeName := flag.String("node-name", "", "the machine's name, in the API server's certificate (with -worker: the node's name)")
+	worker := flag.Bool("worker", false, "only a node's kubelet certificates, in -dir/nodes/<node-name>, from the CA in -dir")
 	server := flag.String("server", "", "with -worker: the API server's URL")
 	flag.Parse()
 	if *dir == "" || net.ParseIP(*nodeIP) == nil || *nodeName == "" {
@@ -56,7 +59,6 @@ func main() {
 		serving  bool
 	}{
 		{"apiserver", "kube-apiserver", nil, apiserver, []net.IP{ip, net.ParseIP("10.96.0.1"), net.ParseIP("127.0.0.1")}, true},
-		{"kubelet", "system:node:" + *nodeName, []string{"system:nodes"}, []string{*nodeName, "localhost"}, []net.IP{ip, net.ParseIP("127.0.0.1")}, true},
 		{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}, nil, nil, false},
 	} {
 		cert, key := issue(ca, caKey, c.cn, c.orgs, c.dns, c.ips, c.serving)
@@ -73,7 +75,6 @@ func main() {
 		{"admin", "admin", "system:masters"},
 		{"controller-manager", "system:kube-controller-manager", ""},
 		{"scheduler", "system:kube-scheduler", ""},
-		{"kubelet-client", "system:node:" + *nodeName, "system:nodes"},
 		{"kube-proxy", "system:kube-proxy", ""},
 	} {
 		var orgs []string

@@ -261,3 +261,32 @@ func Median(d []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// PodNetns is the network namespace of a pod on any node, as a path nsenter
+// takes (/proc/<pid>/ns/net): the pid is one of the pod's processes, found
+// in the pod's cgroup (pod<UID>) below the cluster's cgroup, where every
+// node's kubelet puts its pods. The pod's own namespace files are mounted
+// only inside its node's mount namespace.
+func PodNetns(g Gomega, p corev1.Pod) string {
+	var pid string
+	for _, hierarchy := range []string{"pids", "memory", "cpu,cpuacct"} {
+		root := filepath.Join("/sys/fs/cgroup", hierarchy, "simulated-peering")
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || pid != "" {
+				return filepath.SkipDir
+			}
+			if d.Name() != "cgroup.procs" || !strings.Contains(path, "/pod"+string(p.UID)+"/") {
+				return nil
+			}
+			if b, err := os.ReadFile(path); err == nil && len(strings.Fields(string(b))) > 0 {
+				pid = strings.Fields(string(b))[0]
+			}
+			return nil
+		})
+		if pid != "" {
+			return "/proc/" + pid + "/ns/net"
+		}
+	}
+	g.Expect(pid).NotTo(BeEmpty(), "no process of pod %s (uid %s) in the cluster's cgroups", p.Name, p.UID)
+	return ""
+}
