@@ -57,6 +57,26 @@ type Link struct {
 	Loss        float64    `json:"loss"`
 	Pings       int        `json:"pings"` // in the window
 	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
+	// Segments and Retransmits are the TCP data segments the pinger sent
+	// for the window's pings (retransmissions included) and how many were
+	// retransmissions (Linux TCP_INFO; both 0 where it cannot be read):
+	// loss in the pinger → peer direction that TCP hid. Each ping sends one
+	// request segment, so Segments is about Pings plus Retransmits.
+	Segments    int `json:"segments,omitempty"`
+	Retransmits int `json:"retransmits,omitempty"`
+}
+
+// MaxSegmentsPerPing bounds what a link reports per ping: a request of one
+// segment retransmitted until its timeout (at most a few dozen times).
+const MaxSegmentsPerPing = 64
+
+// SegmentLoss is the fraction of the pinger's segments to the peer that
+// were retransmitted, with how many segments it is over (0, 0 when none).
+func (k Link) SegmentLoss() (loss float64, samples int) {
+	if k.Segments == 0 {
+		return 0, 0
+	}
+	return min(float64(k.Retransmits)/float64(k.Segments), 1), k.Segments // SYN retransmits carry no data
 }
 
 // DecodeLinks parses and validates a /links answer.
@@ -119,6 +139,8 @@ func (k Link) validate(window int) error {
 		return fmt.Errorf("loss %v is not 0-1", k.Loss)
 	case len(k.LastOutcome) > 32:
 		return fmt.Errorf("last outcome %q is too long", k.LastOutcome)
+	case k.Segments < 0 || k.Retransmits < 0 || k.Segments > MaxSegmentsPerPing*window || k.Retransmits > MaxSegmentsPerPing*window:
+		return fmt.Errorf("TCP counts out of range (segments %d, retransmits %d, at most %d each)", k.Segments, k.Retransmits, MaxSegmentsPerPing*window)
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 const validLinks = `{"pod":"mesh-a","node":"node-1","revision":"r1","window":20,"links":[
  {"peer":"mesh-b","address":"10.88.1.2:8080","node":"node-2","state":"up","since":"2026-11-29T10:00:00Z",
   "consecutiveFailures":0,"lastOutcome":"ok","lastRTT":"1.2ms","rttP50":"1ms","rttP99":"3ms","loss":0.05,"pings":20,
-  "lastSuccess":"2026-11-29T10:05:00Z"},
+  "lastSuccess":"2026-11-29T10:05:00Z","segments":23,"retransmits":3},
  {"peer":"mesh-c","address":"10.88.2.2:8080","state":"down","since":"2026-11-29T10:04:00Z",
   "consecutiveFailures":3,"lastOutcome":"timeout","lastRTT":"0s","rttP50":"0s","rttP99":"0s","loss":1,"pings":3},
  {"peer":"mesh-d","address":"10.88.2.3:8080","state":"unmeasured","since":"2026-11-29T10:05:00Z",
@@ -21,6 +21,12 @@ func TestDecodeLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	if l.Pod != "mesh-a" || len(l.Links) != 3 || l.Links[0].RTTP99.String() != "3ms" || l.Links[1].State != LinkDown || l.Links[0].LastSuccess == nil {
+		t.Fatalf("decoded %+v", l)
+	}
+	if loss, n := l.Links[0].SegmentLoss(); n != 23 || loss != 3.0/23 {
+		t.Fatalf("segment loss %v over %d, want 3/23 over 23", loss, n)
+	}
+	if _, n := l.Links[1].SegmentLoss(); n != 0 {
 		t.Fatalf("decoded %+v", l)
 	}
 }
@@ -36,6 +42,8 @@ func TestDecodeLinksRejects(t *testing.T) {
 		{"loss above 1", strings.Replace(validLinks, `"loss":0.05`, `"loss":1.5`, 1), "loss 1.5 is not 0-1"},
 		{"p99 under p50", strings.Replace(validLinks, `"rttP99":"3ms"`, `"rttP99":"0.5ms"`, 1), "RTTs out of order"},
 		{"more pings than the window", strings.Replace(validLinks, `"pings":20`, `"pings":21`, 1), "counts out of range"},
+		{"negative retransmits", strings.Replace(validLinks, `"retransmits":3`, `"retransmits":-1`, 1), "TCP counts out of range"},
+		{"more segments than a window can send", strings.Replace(validLinks, `"segments":23`, `"segments":1281`, 1), "TCP counts out of range (segments 1281, retransmits 3, at most 1280 each)"},
 		{"bad address", strings.Replace(validLinks, `10.88.1.2:8080`, `10.88.1.2`, 1), "is not host:port"},
 		{"a peer twice", strings.Replace(validLinks, `"peer":"mesh-c"`, `"peer":"mesh-b"`, 1), `peer "mesh-b" appears twice`},
 	} {
@@ -60,6 +68,12 @@ func FuzzDecodeLinks(f *testing.F) {
 		}
 		if err := l.Validate(); err != nil {
 			t.Fatalf("accepted invalid links: %v", err)
+		}
+		// What the localizer computes from stays within bounds.
+		for _, k := range l.Links {
+			if loss, n := k.SegmentLoss(); loss < 0 || loss > 1 || n < 0 || n > MaxSegmentsPerPing*l.Window {
+				t.Fatalf("segment loss %v over %d from %+v", loss, n, k)
+			}
 		}
 		again, err := json.Marshal(l)
 		if err != nil {

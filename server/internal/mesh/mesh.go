@@ -193,7 +193,10 @@ func (m *Mesh) ping(t *target, timeout time.Duration) {
 		return // the peer left mid-ping: not its fault, and no longer ours
 	}
 	now := time.Now()
-	t.record.Add(now, r.Outcome, r.RTT)
+	t.record.Add(now, r)
+	if segments, retransmits := t.record.tcpCounts(); segments > 0 {
+		m.metrics.Loss.WithLabelValues(t.peer.Name).Set(min(float64(retransmits)/float64(segments), 1))
+	}
 	t.next = nextPing(started, now, m.settings.Interval, t.record.failures)
 	heap.Push(&m.due, t)
 	m.nudge()

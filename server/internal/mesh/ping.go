@@ -24,6 +24,10 @@ type Result struct {
 	Responder string // from the pong's header; empty unless the peer answered
 	RTT       time.Duration
 	Err       error
+	// Segments and Retransmits are what the ping's connection sent for it
+	// (TCP_INFO before and after; 0 where it cannot be read): loss in the
+	// pinger → peer direction that TCP hid by retransmitting.
+	Segments, Retransmits int
 }
 
 // Pinger sends GET /ping and keeps at most one idle connection per peer for
@@ -77,12 +81,20 @@ func (p *Pinger) Ping(ctx context.Context, address string, timeout time.Duration
 // any byte of an answer, the way a connection the peer closed fails.
 func (p *Pinger) roundTrip(ctx context.Context, c *conn, address string, start time.Time) (r Result, retry bool) {
 	reused := !c.idleSince.IsZero()
+	// A new connection's counters start at 0 (SYN retransmits included).
+	var segments0, retransmits0 uint32
+	if reused {
+		segments0, retransmits0, _ = tcpCounts(c.Conn)
+	}
 	deadline, _ := ctx.Deadline()
 	c.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) }) // the peer left mid-ping
 	defer stop()
 	keep := false
 	defer func() {
+		if segments, retransmits, ok := tcpCounts(c.Conn); ok && !retry {
+			r.Segments, r.Retransmits = int(segments-segments0), int(retransmits-retransmits0)
+		}
 		if keep {
 			p.put(address, c)
 		} else {
@@ -190,6 +202,10 @@ func (m *Mesh) record(ctx context.Context, p peers.Peer, r Result) {
 		return
 	}
 	m.metrics.Pings.WithLabelValues(p.Name, r.Outcome).Inc()
+	if r.Segments > 0 {
+		m.metrics.Segments.WithLabelValues(p.Name).Add(float64(r.Segments))
+		m.metrics.Retransmits.WithLabelValues(p.Name).Add(float64(r.Retransmits))
+	}
 	if r.Outcome != metrics.OK {
 		where := p.Address
 		if p.Node != "" {

@@ -24,8 +24,9 @@ type Record struct {
 }
 
 type sample struct {
-	ok  bool
-	rtt time.Duration
+	ok                    bool
+	rtt                   time.Duration
+	segments, retransmits int
 }
 
 // NewRecord is a link not pinged yet.
@@ -34,9 +35,10 @@ func NewRecord(now time.Time) *Record {
 }
 
 // Add records one ping's outcome.
-func (r *Record) Add(now time.Time, outcome string, rtt time.Duration) {
+func (r *Record) Add(now time.Time, res Result) {
+	outcome, rtt := res.Outcome, res.RTT
 	ok := outcome == metrics.OK
-	r.samples[r.next] = sample{ok, rtt}
+	r.samples[r.next] = sample{ok, rtt, res.Segments, res.Retransmits}
 	r.next = (r.next + 1) % len(r.samples)
 	r.n = min(r.n+1, len(r.samples))
 	r.lastOutcome = outcome
@@ -63,6 +65,7 @@ func (r *Record) State() peers.LinkState { return r.state }
 func (r *Record) Link(p peers.Peer) peers.Link {
 	var rtts []time.Duration
 	lost := 0
+	segments, retransmits := r.tcpCounts()
 	for _, s := range r.samples[:r.n] {
 		if s.ok {
 			rtts = append(rtts, s.rtt)
@@ -78,6 +81,7 @@ func (r *Record) Link(p peers.Peer) peers.Link {
 		RTTP50:  peers.Duration{Duration: quantile(rtts, 0.50)},
 		RTTP99:  peers.Duration{Duration: quantile(rtts, 0.99)},
 		Pings:   r.n,
+		Segments: segments, Retransmits: retransmits,
 	}
 	if r.n > 0 {
 		l.Loss = float64(lost) / float64(r.n)
@@ -87,6 +91,14 @@ func (r *Record) Link(p peers.Peer) peers.Link {
 		l.LastSuccess = &t
 	}
 	return l
+}
+
+// tcpCounts sums the window's TCP segments and retransmits.
+func (r *Record) tcpCounts() (segments, retransmits int) {
+	for _, s := range r.samples[:r.n] {
+		segments, retransmits = segments+s.segments, retransmits+s.retransmits
+	}
+	return segments, retransmits
 }
 
 // quantile is the nearest-rank q-quantile of sorted values (0 when none).

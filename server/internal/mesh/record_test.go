@@ -31,7 +31,7 @@ func TestRecordStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewRecord(t0)
 			for i, o := range tc.outcomes {
-				r.Add(at(i+1), o, time.Millisecond)
+				r.Add(at(i+1), Result{Outcome: o, RTT: time.Millisecond})
 			}
 			l := r.Link(peers.Peer{Name: "b", Address: "10.0.0.2:8080"})
 			if l.State != tc.want || !l.Since.Equal(at(tc.since)) || l.ConsecutiveFailures != tc.failures {
@@ -53,9 +53,13 @@ func TestRecordWindow(t *testing.T) {
 		if i < 10 || i%5 == 0 {
 			outcome = metrics.Timeout
 		}
-		r.Add(now, outcome, time.Duration(i)*time.Millisecond)
+		r.Add(now, Result{Outcome: outcome, RTT: time.Duration(i) * time.Millisecond, Segments: 1 + i%3, Retransmits: i % 3})
 	}
 	l := r.Link(peers.Peer{Name: "b", Address: "10.0.0.2:8080"})
+	// Pings 10–29: i%3 runs 1,2,0,… so seven 1s and seven 2s.
+	if l.Retransmits != 7*1+7*2 || l.Segments != 20+21 {
+		t.Fatalf("segments %d retransmits %d, want 41 and 21", l.Segments, l.Retransmits)
+	}
 	// In the window: pings 10–29, of which 10, 15, 20, 25 failed.
 	if l.Pings != peers.LinkWindow || l.Loss != 4.0/20 {
 		t.Fatalf("pings %d loss %v, want 20 and 0.2", l.Pings, l.Loss)

@@ -17,6 +17,9 @@ const (
 type Metrics struct {
 	RTT             *prometheus.HistogramVec
 	Pings           *prometheus.CounterVec
+	Segments        *prometheus.CounterVec
+	Retransmits     *prometheus.CounterVec
+	Loss            *prometheus.GaugeVec
 	Peers           prometheus.Gauge
 	ConfigRevision  *prometheus.GaugeVec
 	LastConfigFetch prometheus.Gauge
@@ -34,6 +37,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "peering_pings_total",
 			Help: "Pings sent, per peer and outcome (ok, timeout, refused, unreachable, bad-body, http-error).",
 		}, []string{"peer", "outcome"}),
+		Segments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peering_tcp_segments_total",
+			Help: "TCP data segments sent to a peer for pings, retransmissions included (Linux TCP_INFO).",
+		}, []string{"peer"}),
+		Retransmits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peering_tcp_retransmits_total",
+			Help: "TCP segments retransmitted to a peer for pings: packet loss that TCP hid (Linux TCP_INFO).",
+		}, []string{"peer"}),
+		Loss: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "peering_peer_loss_ratio",
+			Help: "Retransmitted fraction of the TCP segments sent to a peer over its last pings (the /links window).",
+		}, []string{"peer"}),
 		Peers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "peering_peers",
 			Help: "Number of peers currently being pinged.",
@@ -47,13 +62,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Unix time of the last successful answer (200 or 304) from the peers endpoint.",
 		}),
 	}
-	reg.MustRegister(m.RTT, m.Pings, m.Peers, m.ConfigRevision, m.LastConfigFetch)
+	reg.MustRegister(m.RTT, m.Pings, m.Segments, m.Retransmits, m.Loss, m.Peers, m.ConfigRevision, m.LastConfigFetch)
 	return m
 }
 
 // ForgetPeer drops a removed peer's series so /metrics only shows the current set.
 func (m *Metrics) ForgetPeer(name string) {
 	m.RTT.DeleteLabelValues(name)
+	m.Segments.DeleteLabelValues(name)
+	m.Retransmits.DeleteLabelValues(name)
+	m.Loss.DeleteLabelValues(name)
 	m.Pings.DeletePartialMatch(prometheus.Labels{"peer": name})
 }
 
