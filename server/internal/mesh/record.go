@@ -77,10 +77,10 @@ func (r *Record) Link(p peers.Peer) peers.Link {
 	l := peers.Link{
 		Peer: p.Name, Address: p.Address, Node: p.Node,
 		State: r.state, Since: r.since, ConsecutiveFailures: r.failures, LastOutcome: r.lastOutcome,
-		LastRTT: peers.Duration{Duration: r.lastRTT},
-		RTTP50:  peers.Duration{Duration: quantile(rtts, 0.50)},
-		RTTP99:  peers.Duration{Duration: quantile(rtts, 0.99)},
-		Pings:   r.n,
+		LastRTT:  peers.Duration{Duration: r.lastRTT},
+		RTTP50:   peers.Duration{Duration: quantile(rtts, 0.50)},
+		RTTP99:   peers.Duration{Duration: quantile(rtts, 0.99)},
+		Pings:    r.n,
 		Segments: segments, Retransmits: retransmits,
 	}
 	if r.n > 0 {
