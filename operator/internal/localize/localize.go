@@ -1,0 +1,545 @@
+// Package localize names the fewest components that explain what a mesh's
+// links say: the pods, nodes, zones or single paths where the network
+// breaks (Down) or loses packets (Degraded). It is pure: the operator feeds
+// it a round of /links reports; a scenario generator feeds it ground truth
+// and scores it (corpus_test.go).
+//
+// Every measured link pinger → target depends on components: the pinger's
+// send side, the target's receive side, the nodes' and zones' data planes
+// between them, and the path itself. A broken component makes the links
+// through it fail. The localizer explains the failing links greedily with
+// the component that explains the most of them, as long as the links it
+// covers mostly agree (a component is named only when at least Purity of
+// its still-unexplained links fail, and at least two of them do), trying
+// every tied choice to the end and keeping the smallest explanation. So a
+// pod whose pings all fail explains itself before it can accuse its
+// targets, two broken senders are named rather than the healthy pods they
+// both ping, and a single broken path, which no pod explains, is a Link.
+// Directions are symmetric: "cannot send" (Out) and "cannot be reached"
+// (In) are separate candidates, scored alike.
+//
+// Loss is a rate with a sample count: each link reports the TCP segments
+// its pinger sent and retransmitted. A component is Degraded when its
+// links, pooled, lost significantly more than the group's own baseline
+// (the median pod's loss), and still do without their worst link (or, for
+// a node or zone, without its worst pod or node): one lossy path must not
+// make its whole pod look lossy.
+package localize
+
+import (
+	"cmp"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Pod is a member that counts (Ready for an interval, not terminating).
+type Pod struct{ Name, Node, Zone string }
+
+// Link is one measured directed link of a round.
+type Link struct {
+	From, To string
+	Down     bool      // its pinger saw it down
+	Since    time.Time // since when it is down
+	// Segments and Retransmits: the pinger's TCP segments to the target
+	// over the window and how many were retransmitted.
+	Segments, Retransmits int
+}
+
+// Input is a round: the counting pods and the measured links between them
+// (a pinger that did not report contributes none).
+type Input struct {
+	Pods  []Pod
+	Links []Link
+}
+
+// Kind of a component.
+type Kind string
+
+const (
+	KindPod  Kind = "Pod"
+	KindNode Kind = "Node"
+	KindZone Kind = "Zone"
+	KindLink Kind = "Link"
+)
+
+// Direction of a fault, as the component sees it.
+type Direction string
+
+const (
+	Out  Direction = "Out"  // cannot send (its links to others fail)
+	In   Direction = "In"   // cannot be reached (links to it fail)
+	Both Direction = "Both" // both
+)
+
+// Severity of a fault.
+type Severity string
+
+const (
+	Down     Severity = "Down"     // its links fail
+	Degraded Severity = "Degraded" // its links lose packets that TCP retransmits
+)
+
+// Finding is a component named as where the mesh breaks.
+type Finding struct {
+	Kind Kind
+	Name string // a pod, node or zone; for a Link "from→to"
+	// From and To are a Link's pinger and target pods.
+	From, To  string
+	Node      string // a pod's node
+	Direction Direction
+	Severity  Severity
+	// Agreeing of Observing links (in its scope, not explained by another
+	// finding) are down (Down) or were counted for its loss (Degraded).
+	Agreeing, Observing int
+	// Loss is the retransmitted fraction over Segments of its links
+	// (Degraded; Down findings carry what their up links lost, if any).
+	Loss     float64
+	Segments int
+	Since    time.Time // the oldest of its down links (Down)
+	// Ambiguous says what the data cannot tell apart, when it cannot: the
+	// only pod of a node, one observer, two zones.
+	Ambiguous string
+}
+
+// Ref names a finding: "Kind/name".
+func (f Finding) Ref() string { return string(f.Kind) + "/" + f.Name }
+
+// Tunables, measured on the corpus (corpus_test.go).
+const (
+	// Purity: the least fraction of a component's unexplained links that
+	// must fail for it to be named Down.
+	Purity = 0.75
+	// MinAgreeing failing links name a pod, node or zone (one is a Link).
+	MinAgreeing = 2
+	// BaselineFloor is the least loss rate taken as the group's baseline:
+	// healthy links retransmit a segment now and then.
+	BaselineFloor = 0.002
+	// MinLoss is the least pooled loss a Degraded component shows.
+	MinLoss = 0.01
+	// LossZ is how many standard deviations above the baseline a
+	// component's retransmits must be (Poisson), and LeaveOneOutZ after
+	// removing its worst link, pod or node.
+	LossZ        = 4.0
+	LeaveOneOutZ = 2.5
+	// MinRetransmits a Degraded component has.
+	MinRetransmits = 3
+	// maxBranches bounds the tied choices tried at each of the first
+	// branchDepth steps (later steps take the first).
+	maxBranches = 4
+	branchDepth = 2
+)
+
+// scope is a candidate component and the links it covers.
+type scope struct {
+	kind      Kind
+	name      string
+	direction Direction
+	links     []int // indexes into Input.Links
+	// groups splits the links for the leave-one-out test: by link for a
+	// pod, by pod for a node, by node for a zone.
+	groupOf func(Link) string
+}
+
+// Localize names the fewest components that explain the round's failing
+// and lossy links, most severe first.
+func Localize(in Input) []Finding {
+	pods := map[string]Pod{}
+	for _, p := range in.Pods {
+		pods[p.Name] = p
+	}
+	var links []Link
+	for _, l := range in.Links {
+		if _, ok := pods[l.From]; ok {
+			if _, ok := pods[l.To]; ok && l.From != l.To {
+				links = append(links, l)
+			}
+		}
+	}
+	scopes := candidates(pods, links)
+	down := explainDown(links, scopes)
+	findings := describeDown(down, links, pods)
+	findings = append(findings, explainLoss(links, scopes, down, pods)...)
+	findings = mergeDirections(findings)
+	annotate(findings, pods, links)
+	slices.SortFunc(findings, compareFindings)
+	return findings
+}
+
+// candidates are every pod, node and zone in each direction, and every
+// link.
+func candidates(pods map[string]Pod, links []Link) []*scope {
+	byKey := map[string]*scope{}
+	add := func(kind Kind, name string, d Direction, i int, groupOf func(Link) string) {
+		key := string(kind) + "/" + name + "/" + string(d)
+		s := byKey[key]
+		if s == nil {
+			s = &scope{kind: kind, name: name, direction: d, groupOf: groupOf}
+			byKey[key] = s
+		}
+		s.links = append(s.links, i)
+	}
+	linkName := func(l Link) string { return l.From + "→" + l.To }
+	podOf := func(side func(Link) string) func(Link) string { return side }
+	from, to := func(l Link) string { return l.From }, func(l Link) string { return l.To }
+	nodeOf := func(side func(Link) string) func(Link) string {
+		return func(l Link) string { return pods[side(l)].Node }
+	}
+	for i, l := range links {
+		a, b := pods[l.From], pods[l.To]
+		add(KindLink, linkName(l), Out, i, linkName)
+		add(KindPod, a.Name, Out, i, linkName)
+		add(KindPod, b.Name, In, i, linkName)
+		if a.Node != b.Node {
+			if a.Node != "" {
+				add(KindNode, a.Node, Out, i, podOf(from))
+			}
+			if b.Node != "" {
+				add(KindNode, b.Node, In, i, podOf(to))
+			}
+		}
+		if a.Zone != b.Zone {
+			if a.Zone != "" {
+				add(KindZone, a.Zone, Out, i, nodeOf(from))
+			}
+			if b.Zone != "" {
+				add(KindZone, b.Zone, In, i, nodeOf(to))
+			}
+		}
+	}
+	keys := slices.Sorted(maps.Keys(byKey))
+	out := make([]*scope, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, byKey[k])
+	}
+	return out
+}
+
+// chosen is a component named Down, with the links it explains.
+type chosen struct {
+	s         *scope
+	explained []int
+	observing int
+}
+
+// explainDown covers the down links greedily, trying each tied best choice
+// to the end and keeping the explanation with the fewest components (then
+// the one whose components cover the most links: more observers agree).
+func explainDown(links []Link, scopes []*scope) []chosen {
+	explained := make([]bool, len(links))
+	return bestCover(links, scopes, explained, 0)
+}
+
+func bestCover(links []Link, scopes []*scope, explained []bool, depth int) []chosen {
+	type option struct {
+		s              *scope
+		gain, observed int
+	}
+	var best []option
+	for _, s := range scopes {
+		gain, observed := 0, 0
+		for _, i := range s.links {
+			if explained[i] {
+				continue
+			}
+			observed++
+			if links[i].Down {
+				gain++
+			}
+		}
+		least := MinAgreeing
+		if s.kind == KindLink {
+			least = 1
+		}
+		if gain < least || float64(gain) < Purity*float64(observed) {
+			continue
+		}
+		o := option{s, gain, observed}
+		switch {
+		case len(best) == 0 || gain > best[0].gain:
+			best = []option{o}
+		case gain == best[0].gain:
+			best = append(best, o)
+		}
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	// Among tied gains, the purest first, then the narrowest (a pod before
+	// the node it is the only one of), then by name.
+	rank := map[Kind]int{KindLink: 0, KindPod: 1, KindNode: 2, KindZone: 3}
+	slices.SortStableFunc(best, func(a, b option) int {
+		return cmp.Or(cmp.Compare(a.gain*b.observed, b.gain*a.observed)*-1, cmp.Compare(rank[a.s.kind], rank[b.s.kind]))
+	})
+	branches := best[:min(len(best), maxBranches)]
+	if depth >= branchDepth {
+		branches = branches[:1]
+	}
+	var result []chosen
+	for _, o := range branches {
+		mark := slices.Clone(explained)
+		c := chosen{s: o.s, observing: o.observed}
+		for _, i := range o.s.links {
+			if !mark[i] && links[i].Down {
+				mark[i] = true
+				c.explained = append(c.explained, i)
+			}
+		}
+		rest := bestCover(links, scopes, mark, depth+1)
+		candidate := append([]chosen{c}, rest...)
+		if result == nil || better(candidate, result) {
+			result = candidate
+		}
+	}
+	return result
+}
+
+// better: fewer components, then more links observed by them.
+func better(a, b []chosen) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return observed(a) > observed(b)
+}
+
+func observed(cs []chosen) int {
+	n := 0
+	for _, c := range cs {
+		n += c.observing
+	}
+	return n
+}
+
+func describeDown(cs []chosen, links []Link, pods map[string]Pod) []Finding {
+	var out []Finding
+	for _, c := range cs {
+		f := Finding{Kind: c.s.kind, Name: c.s.name, Direction: c.s.direction, Severity: Down,
+			Agreeing: len(c.explained), Observing: c.observing}
+		for _, i := range c.explained {
+			if f.Since.IsZero() || links[i].Since.Before(f.Since) {
+				f.Since = links[i].Since
+			}
+		}
+		if c.s.kind == KindLink {
+			l := links[c.s.links[0]]
+			f.From, f.To = l.From, l.To
+		}
+		if c.s.kind == KindPod {
+			f.Node = pods[c.s.name].Node
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// explainLoss finds the Degraded components among the links that are up,
+// against the group's baseline.
+func explainLoss(links []Link, scopes []*scope, down []chosen, pods map[string]Pod) []Finding {
+	used := make([]bool, len(links)) // down, or explained by a Degraded finding
+	for i, l := range links {
+		used[i] = l.Down
+	}
+	baseline := lossBaseline(links, pods)
+	var out []Finding
+	for {
+		var best *scope
+		var bestExcess float64
+		var bestR, bestN, bestObs int
+		for _, s := range scopes {
+			r, n, obs := 0, 0, 0
+			for _, i := range s.links {
+				if !used[i] {
+					r, n, obs = r+links[i].Retransmits, n+links[i].Segments, obs+1
+				}
+			}
+			if !lossy(r, n, baseline) {
+				continue
+			}
+			if s.kind != KindLink && !withoutWorst(s, links, used, baseline) {
+				continue
+			}
+			excess := float64(r) - float64(n)*baseline
+			if best == nil || excess > bestExcess+1e-9 {
+				best, bestExcess, bestR, bestN, bestObs = s, excess, r, n, obs
+			}
+		}
+		if best == nil {
+			return out
+		}
+		f := Finding{Kind: best.kind, Name: best.name, Direction: best.direction, Severity: Degraded,
+			Agreeing: bestObs, Observing: bestObs, Loss: float64(bestR) / float64(bestN), Segments: bestN}
+		for _, i := range best.links {
+			if !used[i] {
+				used[i] = true
+				if best.kind == KindLink {
+					f.From, f.To = links[i].From, links[i].To
+				}
+			}
+		}
+		if best.kind == KindPod {
+			f.Node = pods[best.name].Node
+		}
+		out = append(out, f)
+	}
+}
+
+// lossy: r retransmits of n segments are significantly above baseline.
+func lossy(r, n int, baseline float64) bool {
+	if n == 0 || r < MinRetransmits {
+		return false
+	}
+	expected := float64(n) * baseline
+	return float64(r)/float64(n) >= max(MinLoss, 2*baseline) && (float64(r)-expected)/math.Sqrt(expected+1) >= LossZ
+}
+
+// withoutWorst: the component's unexplained links are still significantly
+// lossy without their worst group (link, pod or node), so the loss is
+// spread over it and not one path's.
+func withoutWorst(s *scope, links []Link, used []bool, baseline float64) bool {
+	type sum struct{ r, n int }
+	groups := map[string]sum{}
+	total := sum{}
+	for _, i := range s.links {
+		if used[i] {
+			continue
+		}
+		g := groups[s.groupOf(links[i])]
+		g.r, g.n = g.r+links[i].Retransmits, g.n+links[i].Segments
+		groups[s.groupOf(links[i])] = g
+		total.r, total.n = total.r+links[i].Retransmits, total.n+links[i].Segments
+	}
+	if len(groups) < 2 {
+		return false
+	}
+	worst := sum{}
+	for _, g := range groups {
+		if g.r > worst.r {
+			worst = g
+		}
+	}
+	r, n := total.r-worst.r, total.n-worst.n
+	if n == 0 || r == 0 {
+		return false
+	}
+	expected := float64(n) * baseline
+	return (float64(r)-expected)/math.Sqrt(expected+1) >= LeaveOneOutZ
+}
+
+// lossBaseline is the group's own loss: the median of its pods' pooled
+// loss on their up links (robust while fewer than half the pods lose
+// packets), at least BaselineFloor.
+func lossBaseline(links []Link, pods map[string]Pod) float64 {
+	type sum struct{ r, n int }
+	per := map[string]sum{}
+	for _, l := range links {
+		if l.Down || l.Segments == 0 {
+			continue
+		}
+		s := per[l.From]
+		s.r, s.n = s.r+l.Retransmits, s.n+l.Segments
+		per[l.From] = s
+	}
+	var rates []float64
+	for _, s := range per {
+		rates = append(rates, float64(s.r)/float64(s.n))
+	}
+	if len(rates) == 0 {
+		return BaselineFloor
+	}
+	slices.Sort(rates)
+	return max(rates[(len(rates)-1)/2], BaselineFloor)
+}
+
+// mergeDirections joins a component's In and Out findings of one severity
+// into Both (and a path's two directions into one Link).
+func mergeDirections(fs []Finding) []Finding {
+	key := func(f Finding) string {
+		name := f.Name
+		if f.Kind == KindLink {
+			name = pairName(f.From, f.To)
+		}
+		return string(f.Kind) + "/" + name + "/" + string(f.Severity)
+	}
+	var out []Finding
+	at := map[string]int{}
+	for _, f := range fs {
+		k := key(f)
+		i, seen := at[k]
+		if !seen {
+			at[k] = len(out)
+			out = append(out, f)
+			continue
+		}
+		m := &out[i]
+		if m.Direction != f.Direction || m.Kind == KindLink && m.From != f.From {
+			m.Direction = Both
+		}
+		if m.Kind == KindLink {
+			m.Name = pairName(f.From, f.To)
+			m.From, m.To = min(f.From, f.To), max(f.From, f.To)
+		}
+		m.Agreeing, m.Observing = m.Agreeing+f.Agreeing, m.Observing+f.Observing
+		if m.Segments+f.Segments > 0 {
+			m.Loss = (m.Loss*float64(m.Segments) + f.Loss*float64(f.Segments)) / float64(m.Segments+f.Segments)
+		}
+		m.Segments += f.Segments
+		if !f.Since.IsZero() && (m.Since.IsZero() || f.Since.Before(m.Since)) {
+			m.Since = f.Since
+		}
+	}
+	return out
+}
+
+func pairName(a, b string) string { return min(a, b) + "↔" + max(a, b) }
+
+// annotate says what the data cannot tell apart: a pod that is its node's
+// only member (the node could be at fault as well), a pod or link seen by
+// one observer, and a cut between the only two zones.
+func annotate(fs []Finding, pods map[string]Pod, links []Link) {
+	perNode, zones := map[string]int{}, map[string]bool{}
+	for _, p := range pods {
+		perNode[p.Node]++
+		zones[p.Zone] = true
+	}
+	observers := map[string]map[string]bool{} // target → pingers
+	for _, l := range links {
+		if observers[l.To] == nil {
+			observers[l.To] = map[string]bool{}
+		}
+		observers[l.To][l.From] = true
+	}
+	for i := range fs {
+		f := &fs[i]
+		var notes []string
+		switch f.Kind {
+		case KindPod:
+			if f.Node != "" && perNode[f.Node] == 1 {
+				notes = append(notes, "the only pod of the group on node "+f.Node+": the pod and its node look alike")
+			}
+			if f.Direction != Out && len(observers[f.Name]) < 2 {
+				notes = append(notes, "pinged by fewer than 2 pods")
+			}
+		case KindLink:
+			if len(observers[f.To]) < 2 {
+				notes = append(notes, f.To+" is pinged by fewer than 2 pods: the path and its target look alike")
+			}
+		case KindZone:
+			if len(zones) == 2 {
+				notes = append(notes, "the group spans two zones: a cut between them looks the same from either")
+			}
+		}
+		f.Ambiguous = strings.Join(notes, "; ")
+	}
+}
+
+// compareFindings ranks most severe first: Down before Degraded, the
+// widest place first, then the most links, then names (stable: the same
+// faults always list in the same order).
+func compareFindings(a, b Finding) int {
+	severity := map[Severity]int{Down: 0, Degraded: 1}
+	rank := map[Kind]int{KindZone: 0, KindNode: 1, KindPod: 2, KindLink: 3}
+	return cmp.Or(cmp.Compare(severity[a.Severity], severity[b.Severity]), cmp.Compare(rank[a.Kind], rank[b.Kind]),
+		cmp.Compare(b.Agreeing, a.Agreeing), strings.Compare(a.Name, b.Name))
+}
