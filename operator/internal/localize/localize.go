@@ -21,7 +21,7 @@
 // Loss is a rate with a sample count: each link reports the TCP segments
 // its pinger sent and retransmitted. A component is Degraded when its
 // links, pooled, lost significantly more than the group's own baseline
-// (the median pod's loss), and still do without their worst link (or, for
+// (its pooled loss), and still do without their worst link (or, for
 // a node or zone, without its worst pod or node): one lossy path must not
 // make its whole pod look lossy.
 package localize
@@ -118,12 +118,12 @@ const (
 	// healthy links retransmit a segment now and then.
 	BaselineFloor = 0.002
 	// MinLoss is the least pooled loss a Degraded component shows.
-	MinLoss = 0.01
-	// LossZ is how many standard deviations above the baseline a
-	// component's retransmits must be (Poisson), and LeaveOneOutZ after
-	// removing its worst link, pod or node.
-	LossZ        = 4.0
-	LeaveOneOutZ = 2.5
+	MinLoss = 0.005
+	// LossAlpha: a component's retransmits are that unlikely (Poisson
+	// tail) at the baseline rate, and LeaveOneOutAlpha after removing its
+	// worst link, pod or node. A round tests a few thousand components.
+	LossAlpha        = 1e-6
+	LeaveOneOutAlpha = 1e-4
 	// MinRetransmits a Degraded component has.
 	MinRetransmits = 3
 	// maxBranches bounds the tied choices tried at each of the first
@@ -163,6 +163,8 @@ func Localize(in Input) []Finding {
 	findings := describeDown(down, links, pods)
 	findings = append(findings, explainLoss(links, scopes, down, pods)...)
 	findings = mergeDirections(findings)
+	findings = promote(findings, links, pods)
+	findings = absorb(findings, pods)
 	annotate(findings, pods, links)
 	slices.SortFunc(findings, compareFindings)
 	return findings
@@ -187,25 +189,57 @@ func candidates(pods map[string]Pod, links []Link) []*scope {
 	nodeOf := func(side func(Link) string) func(Link) string {
 		return func(l Link) string { return pods[side(l)].Node }
 	}
+	// inside(pick, name): the end of a link inside a place, for grouping a
+	// Both scope's links by the place's own pods or nodes.
+	insidePod := func(name string) func(Link) string {
+		return func(l Link) string {
+			if l.From == name {
+				return linkName(l)
+			}
+			return l.From + "→" + l.To
+		}
+	}
+	insideNode := func(node string) func(Link) string {
+		return func(l Link) string {
+			if pods[l.From].Node == node {
+				return l.From
+			}
+			return l.To
+		}
+	}
+	insideZone := func(zone string) func(Link) string {
+		return func(l Link) string {
+			if pods[l.From].Zone == zone {
+				return pods[l.From].Node
+			}
+			return pods[l.To].Node
+		}
+	}
 	for i, l := range links {
 		a, b := pods[l.From], pods[l.To]
 		add(KindLink, linkName(l), Out, i, linkName)
 		add(KindPod, a.Name, Out, i, linkName)
 		add(KindPod, b.Name, In, i, linkName)
+		add(KindPod, a.Name, Both, i, insidePod(a.Name))
+		add(KindPod, b.Name, Both, i, insidePod(b.Name))
 		if a.Node != b.Node {
 			if a.Node != "" {
 				add(KindNode, a.Node, Out, i, podOf(from))
+				add(KindNode, a.Node, Both, i, insideNode(a.Node))
 			}
 			if b.Node != "" {
 				add(KindNode, b.Node, In, i, podOf(to))
+				add(KindNode, b.Node, Both, i, insideNode(b.Node))
 			}
 		}
 		if a.Zone != b.Zone {
 			if a.Zone != "" {
 				add(KindZone, a.Zone, Out, i, nodeOf(from))
+				add(KindZone, a.Zone, Both, i, insideZone(a.Zone))
 			}
 			if b.Zone != "" {
 				add(KindZone, b.Zone, In, i, nodeOf(to))
+				add(KindZone, b.Zone, Both, i, insideZone(b.Zone))
 			}
 		}
 	}
@@ -239,6 +273,9 @@ func bestCover(links []Link, scopes []*scope, explained []bool, depth int) []cho
 	}
 	var best []option
 	for _, s := range scopes {
+		if s.direction == Both {
+			continue // Down is explained one direction at a time, then merged
+		}
 		gain, observed := 0, 0
 		for _, i := range s.links {
 			if explained[i] {
@@ -335,15 +372,19 @@ func describeDown(cs []chosen, links []Link, pods map[string]Pod) []Finding {
 }
 
 // explainLoss finds the Degraded components among the links that are up,
-// against the group's baseline.
+// each against the group's baseline: the pooled loss of the other up links
+// (not in its scope, not explained yet), so a fault on half the mesh's
+// links does not raise its own bar.
 func explainLoss(links []Link, scopes []*scope, down []chosen, pods map[string]Pod) []Finding {
-	used := make([]bool, len(links)) // down, or explained by a Degraded finding
-	for i, l := range links {
-		used[i] = l.Down
-	}
-	baseline := lossBaseline(links, pods)
+	used := downLinks(links) // down, or explained by a Degraded finding
 	var out []Finding
 	for {
+		totalR, totalN := 0, 0
+		for i, l := range links {
+			if !used[i] {
+				totalR, totalN = totalR+l.Retransmits, totalN+l.Segments
+			}
+		}
 		var best *scope
 		var bestExcess float64
 		var bestR, bestN, bestObs int
@@ -354,13 +395,19 @@ func explainLoss(links []Link, scopes []*scope, down []chosen, pods map[string]P
 					r, n, obs = r+links[i].Retransmits, n+links[i].Segments, obs+1
 				}
 			}
+			baseline := BaselineFloor
+			if totalN > n {
+				baseline = max(float64(totalR-r)/float64(totalN-n), BaselineFloor)
+			}
 			if !lossy(r, n, baseline) {
 				continue
 			}
 			if s.kind != KindLink && !withoutWorst(s, links, used, baseline) {
 				continue
 			}
-			excess := float64(r) - float64(n)*baseline
+			// The most significant first: a lossy path stands out more than
+			// the node it crosses, whose other links only dilute it.
+			excess := -math.Log(poissonTail(r, float64(n)*baseline))
 			if best == nil || excess > bestExcess+1e-9 {
 				best, bestExcess, bestR, bestN, bestObs = s, excess, r, n, obs
 			}
@@ -390,8 +437,27 @@ func lossy(r, n int, baseline float64) bool {
 	if n == 0 || r < MinRetransmits {
 		return false
 	}
-	expected := float64(n) * baseline
-	return float64(r)/float64(n) >= max(MinLoss, 2*baseline) && (float64(r)-expected)/math.Sqrt(expected+1) >= LossZ
+	return float64(r)/float64(n) >= max(MinLoss, 2*baseline) && poissonTail(r, float64(n)*baseline) <= LossAlpha
+}
+
+// poissonTail is P(X ≥ r) for X ~ Poisson(mean): how likely r or more
+// retransmits are at the baseline rate. Summed from r up (the terms fall
+// fast past the mean); 1 when r is not above the mean.
+func poissonTail(r int, mean float64) float64 {
+	if float64(r) <= mean {
+		return 1
+	}
+	if mean <= 0 {
+		return 0
+	}
+	lg, _ := math.Lgamma(float64(r) + 1)
+	term := math.Exp(-mean + float64(r)*math.Log(mean) - lg)
+	sum := term
+	for k := r + 1; term > sum*1e-12 && k < r+100000; k++ {
+		term *= mean / float64(k)
+		sum += term
+	}
+	return min(sum, 1)
 }
 
 // withoutWorst: the component's unexplained links are still significantly
@@ -423,33 +489,7 @@ func withoutWorst(s *scope, links []Link, used []bool, baseline float64) bool {
 	if n == 0 || r == 0 {
 		return false
 	}
-	expected := float64(n) * baseline
-	return (float64(r)-expected)/math.Sqrt(expected+1) >= LeaveOneOutZ
-}
-
-// lossBaseline is the group's own loss: the median of its pods' pooled
-// loss on their up links (robust while fewer than half the pods lose
-// packets), at least BaselineFloor.
-func lossBaseline(links []Link, pods map[string]Pod) float64 {
-	type sum struct{ r, n int }
-	per := map[string]sum{}
-	for _, l := range links {
-		if l.Down || l.Segments == 0 {
-			continue
-		}
-		s := per[l.From]
-		s.r, s.n = s.r+l.Retransmits, s.n+l.Segments
-		per[l.From] = s
-	}
-	var rates []float64
-	for _, s := range per {
-		rates = append(rates, float64(s.r)/float64(s.n))
-	}
-	if len(rates) == 0 {
-		return BaselineFloor
-	}
-	slices.Sort(rates)
-	return max(rates[(len(rates)-1)/2], BaselineFloor)
+	return poissonTail(r, float64(n)*baseline) <= LeaveOneOutAlpha
 }
 
 // mergeDirections joins a component's In and Out findings of one severity
@@ -487,6 +527,158 @@ func mergeDirections(fs []Finding) []Finding {
 		m.Segments += f.Segments
 		if !f.Since.IsZero() && (m.Since.IsZero() || f.Since.Before(m.Since)) {
 			m.Since = f.Since
+		}
+	}
+	return out
+}
+
+// promote replaces two or more Degraded pods of one node by the node, when
+// its cross-node links pooled are lossy too (the loss of a node's data
+// plane can land on some of its pods more than others by chance, and fail
+// the node's leave-worst-out test); and two or more nodes of a zone by the
+// zone, likewise.
+func promote(fs []Finding, links []Link, pods map[string]Pod) []Finding {
+	zoneOfNode := map[string]string{}
+	for _, p := range pods {
+		zoneOfNode[p.Node] = p.Zone
+	}
+	for _, level := range []struct {
+		from, to Kind
+		placeOf  func(Finding) string
+		crosses  func(a, b Pod) (string, string)
+	}{
+		{KindPod, KindNode, func(f Finding) string { return f.Node }, func(a, b Pod) (string, string) { return a.Node, b.Node }},
+		{KindNode, KindZone, func(f Finding) string { return zoneOfNode[f.Name] }, func(a, b Pod) (string, string) { return a.Zone, b.Zone }},
+	} {
+		groups := map[string][]int{}
+		named := map[string]bool{}
+		for i, f := range fs {
+			if f.Severity != Degraded {
+				continue
+			}
+			if f.Kind == level.to {
+				named[f.Name] = true
+			}
+			if f.Kind == level.from && level.placeOf(f) != "" {
+				groups[level.placeOf(f)] = append(groups[level.placeOf(f)], i)
+			}
+		}
+		drop := map[int]bool{}
+		for _, place := range slices.Sorted(maps.Keys(groups)) {
+			members := groups[place]
+			if len(members) < 2 || named[place] {
+				continue
+			}
+			r, n, obs := 0, 0, 0
+			sc := &scope{kind: level.to, name: place, direction: Both, groupOf: func(l Link) string {
+				if a, _ := level.crosses(pods[l.From], pods[l.To]); a == place {
+					return l.From
+				}
+				return l.To
+			}}
+			for i, l := range links {
+				a, b := level.crosses(pods[l.From], pods[l.To])
+				if l.Down || a == b || a != place && b != place {
+					continue
+				}
+				r, n, obs = r+l.Retransmits, n+l.Segments, obs+1
+				sc.links = append(sc.links, i)
+			}
+			baseline := baselineOutside(links, func(a, b Pod) bool {
+				x, y := level.crosses(a, b)
+				return x != y && (x == place || y == place)
+			}, pods)
+			if !lossy(r, n, baseline) || !withoutWorst(sc, links, downLinks(links), baseline) {
+				continue
+			}
+			f := Finding{Kind: level.to, Name: place, Severity: Degraded, Agreeing: obs, Observing: obs,
+				Loss: float64(r) / float64(n), Segments: n}
+			for _, i := range members {
+				f.Direction = union(f.Direction, fs[i].Direction)
+				drop[i] = true
+			}
+			fs = append(fs, f)
+		}
+		fs = deleteIndexes(fs, drop)
+	}
+	return fs
+}
+
+// absorb drops a finding inside another of the same severity (a pod on a
+// named node, a node in a named zone, a path from or to a named pod or
+// node), widening the direction of the one that stays.
+func absorb(fs []Finding, pods map[string]Pod) []Finding {
+	zoneOfNode := map[string]string{}
+	for _, p := range pods {
+		zoneOfNode[p.Node] = p.Zone
+	}
+	inside := func(g, f Finding) bool {
+		if g.Severity != Degraded || f.Severity != Degraded {
+			return false
+		}
+		ends := []Pod{pods[g.From], pods[g.To]}
+		switch f.Kind {
+		case KindZone:
+			return g.Kind == KindNode && zoneOfNode[g.Name] == f.Name || g.Kind == KindPod && pods[g.Name].Zone == f.Name ||
+				g.Kind == KindLink && slices.ContainsFunc(ends, func(p Pod) bool { return p.Zone == f.Name })
+		case KindNode:
+			return g.Kind == KindPod && pods[g.Name].Node == f.Name ||
+				g.Kind == KindLink && slices.ContainsFunc(ends, func(p Pod) bool { return p.Node == f.Name })
+		case KindPod:
+			return g.Kind == KindLink && (g.From == f.Name || g.To == f.Name)
+		}
+		return false
+	}
+	drop := map[int]bool{}
+	for i := range fs {
+		for j := range fs {
+			if i != j && !drop[j] && inside(fs[i], fs[j]) {
+				if fs[i].Kind != KindLink {
+					fs[j].Direction = union(fs[j].Direction, fs[i].Direction)
+				}
+				drop[i] = true
+				break
+			}
+		}
+	}
+	return deleteIndexes(fs, drop)
+}
+
+// baselineOutside is the pooled loss of the up links a place does not
+// cover (at least BaselineFloor).
+func baselineOutside(links []Link, covers func(a, b Pod) bool, pods map[string]Pod) float64 {
+	r, n := 0, 0
+	for _, l := range links {
+		if !l.Down && !covers(pods[l.From], pods[l.To]) {
+			r, n = r+l.Retransmits, n+l.Segments
+		}
+	}
+	if n == 0 {
+		return BaselineFloor
+	}
+	return max(float64(r)/float64(n), BaselineFloor)
+}
+
+func downLinks(links []Link) []bool {
+	down := make([]bool, len(links))
+	for i, l := range links {
+		down[i] = l.Down
+	}
+	return down
+}
+
+func union(a, b Direction) Direction {
+	if a == "" || a == b {
+		return b
+	}
+	return Both
+}
+
+func deleteIndexes(fs []Finding, drop map[int]bool) []Finding {
+	var out []Finding
+	for i, f := range fs {
+		if !drop[i] {
+			out = append(out, f)
 		}
 	}
 	return out
