@@ -64,6 +64,30 @@ type Link struct {
 	// request segment, so Segments is about Pings plus Retransmits.
 	Segments    int `json:"segments,omitempty"`
 	Retransmits int `json:"retransmits,omitempty"`
+	// RTTBuckets counts the window's successful pings by round-trip time:
+	// bucket i holds those up to RTTBucketBounds[i] (and above the bound
+	// before it), the last one those above every bound. The operator sums
+	// them over a group, so its latency figures are quantiles of pooled
+	// pings with their count, not a maximum of per-link quantiles.
+	RTTBuckets []int `json:"rttBuckets,omitempty"`
+}
+
+// RTTBucketBounds are the upper bounds of the RTT buckets (1-2-5 steps).
+var RTTBucketBounds = []time.Duration{
+	50 * time.Microsecond, 100 * time.Microsecond, 200 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond,
+	time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second,
+}
+
+// RTTBucket is the bucket a round-trip time falls in.
+func RTTBucket(rtt time.Duration) int {
+	for i, bound := range RTTBucketBounds {
+		if rtt <= bound {
+			return i
+		}
+	}
+	return len(RTTBucketBounds)
 }
 
 // MaxSegmentsPerPing bounds what a link reports per ping: a request of one
@@ -141,6 +165,18 @@ func (k Link) validate(window int) error {
 		return fmt.Errorf("last outcome %q is too long", k.LastOutcome)
 	case k.Segments < 0 || k.Retransmits < 0 || k.Segments > MaxSegmentsPerPing*window || k.Retransmits > MaxSegmentsPerPing*window:
 		return fmt.Errorf("TCP counts out of range (segments %d, retransmits %d, at most %d each)", k.Segments, k.Retransmits, MaxSegmentsPerPing*window)
+	case len(k.RTTBuckets) > len(RTTBucketBounds)+1:
+		return fmt.Errorf("%d RTT buckets, at most %d", len(k.RTTBuckets), len(RTTBucketBounds)+1)
+	}
+	sum := 0
+	for _, n := range k.RTTBuckets {
+		if n < 0 {
+			return fmt.Errorf("RTT bucket count %d is negative", n)
+		}
+		sum += n
+	}
+	if sum > k.Pings {
+		return fmt.Errorf("RTT buckets hold %d pings, more than the %d in the window", sum, k.Pings)
 	}
 	return nil
 }

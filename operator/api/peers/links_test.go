@@ -9,7 +9,7 @@ import (
 const validLinks = `{"pod":"mesh-a","node":"node-1","revision":"r1","window":20,"links":[
  {"peer":"mesh-b","address":"10.88.1.2:8080","node":"node-2","state":"up","since":"2026-11-29T10:00:00Z",
   "consecutiveFailures":0,"lastOutcome":"ok","lastRTT":"1.2ms","rttP50":"1ms","rttP99":"3ms","loss":0.05,"pings":20,
-  "lastSuccess":"2026-11-29T10:05:00Z","segments":23,"retransmits":3},
+  "lastSuccess":"2026-11-29T10:05:00Z","segments":23,"retransmits":3,"rttBuckets":[0,0,0,0,19]},
  {"peer":"mesh-c","address":"10.88.2.2:8080","state":"down","since":"2026-11-29T10:04:00Z",
   "consecutiveFailures":3,"lastOutcome":"timeout","lastRTT":"0s","rttP50":"0s","rttP99":"0s","loss":1,"pings":3},
  {"peer":"mesh-d","address":"10.88.2.3:8080","state":"unmeasured","since":"2026-11-29T10:05:00Z",
@@ -42,6 +42,8 @@ func TestDecodeLinksRejects(t *testing.T) {
 		{"loss above 1", strings.Replace(validLinks, `"loss":0.05`, `"loss":1.5`, 1), "loss 1.5 is not 0-1"},
 		{"p99 under p50", strings.Replace(validLinks, `"rttP99":"3ms"`, `"rttP99":"0.5ms"`, 1), "RTTs out of order"},
 		{"more pings than the window", strings.Replace(validLinks, `"pings":20`, `"pings":21`, 1), "counts out of range"},
+		{"too many RTT buckets", strings.Replace(validLinks, `"rttBuckets":[0,0,0,0,19]`, `"rttBuckets":[`+strings.Repeat("0,", 18)+`0]`, 1), "19 RTT buckets, at most 18"},
+		{"more bucketed pings than pings", strings.Replace(validLinks, `"rttBuckets":[0,0,0,0,19]`, `"rttBuckets":[0,0,0,0,21]`, 1), "RTT buckets hold 21 pings, more than the 20"},
 		{"negative retransmits", strings.Replace(validLinks, `"retransmits":3`, `"retransmits":-1`, 1), "TCP counts out of range"},
 		{"more segments than a window can send", strings.Replace(validLinks, `"segments":23`, `"segments":1281`, 1), "TCP counts out of range (segments 1281, retransmits 3, at most 1280 each)"},
 		{"bad address", strings.Replace(validLinks, `10.88.1.2:8080`, `10.88.1.2`, 1), "is not host:port"},

@@ -129,9 +129,10 @@ type PeerGroupStatus struct {
 	// +optional
 	Links *LinksStatus `json:"links,omitempty"`
 
-	// Suspects are where the mesh breaks, most severe first (at most 10): a
-	// pod unreachable from most of its observers or unable to reach most of
-	// its targets, or the node or zone when most of its pods are.
+	// Suspects are where the mesh breaks, most severe first (at most 10):
+	// the fewest pods, nodes, zones or single paths (Link) that explain its
+	// down and lossy links, each seen in consecutive rounds before it is
+	// listed and before it clears.
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	Suspects []Suspect `json:"suspects,omitempty"`
@@ -142,7 +143,8 @@ type PeerGroupStatus struct {
 // LinksStatus counts links between pods that count: Ready, not
 // terminating, and Ready for at least one interval.
 type LinksStatus struct {
-	// Summary is "<up>/<expected>", for kubectl get.
+	// Summary is "<up>/<expected>", with " (<n> lossy)" when up links lose
+	// packets, or "pending" before the first round, for kubectl get.
 	Summary string `json:"summary"`
 	// Expected is how many links the fan-out asks for.
 	Expected int32 `json:"expected"`
@@ -151,32 +153,59 @@ type LinksStatus struct {
 	Up         int32 `json:"up"`
 	Down       int32 `json:"down"`
 	Unmeasured int32 `json:"unmeasured"`
+	// Degraded up links are through a Degraded suspect: they lose packets
+	// that TCP retransmits.
+	// +optional
+	Degraded int32 `json:"degraded,omitempty"`
 	// UnreportedPods did not answer /links: not the same as their links being down.
 	// +optional
 	UnreportedPods int32 `json:"unreportedPods,omitempty"`
-	// P50 and P99 of the up links' round-trip times (their own p50 and p99
-	// over their last pings), rounded to two significant digits.
+	// P50 and P99 of the round-trip times of the successful pings of every
+	// up link's window, pooled: the upper bound of the bucket (1-2-5 steps
+	// from 50µs) the quantile falls in. A new bucket is written after three
+	// rounds in it, or at once when it moves by two buckets or more.
 	// +optional
 	P50 string `json:"p50,omitempty"`
 	// +optional
 	P99 string `json:"p99,omitempty"`
+	// Samples is how many pings P50 and P99 are over.
+	// +optional
+	Samples int32 `json:"samples,omitempty"`
+	// Suspect names the first suspect, "<Kind>/<name>", for kubectl get.
+	// +optional
+	Suspect string `json:"suspect,omitempty"`
 }
 
 // Suspect is a place the mesh breaks.
 type Suspect struct {
-	// +kubebuilder:validation:Enum=Pod;Node;Zone
+	// +kubebuilder:validation:Enum=Pod;Node;Zone;Link
 	Kind string `json:"kind"`
+	// Name of the pod, node or zone; a Link is "<from>→<to>" (one way) or
+	// "<a>↔<b>" (both ways).
 	Name string `json:"name"`
 	// Node is a suspect pod's node.
 	// +optional
 	Node string `json:"node,omitempty"`
-	// Reason: Unreachable (its inbound links are down), CannotReach (its
-	// outbound links are), or both.
+	// Reason: Unreachable (its inbound links fail), CannotReach (its
+	// outbound links do), or both ("CannotReach,Unreachable").
 	Reason string `json:"reason"`
-	// ReportedBy is "<down>/<observed>": how many of the links that observe
-	// it are down.
+	// Severity: Down (its links fail) or Degraded (they lose packets that
+	// TCP retransmits).
+	// +kubebuilder:validation:Enum=Down;Degraded
+	// +optional
+	Severity string `json:"severity,omitempty"`
+	// ReportedBy is "<agreeing>/<observing>": how many of the links that
+	// observe it are down (Down) or counted for its loss (Degraded).
 	ReportedBy string `json:"reportedBy"`
-	// Since is when the oldest of those links went down.
+	// Loss is the retransmitted fraction of its links' TCP segments, e.g.
+	// "18% of 640 segments" (Degraded).
+	// +optional
+	Loss string `json:"loss,omitempty"`
+	// Note says what the data cannot tell apart: the only pod of a node,
+	// a target with one observer, a cut between the only two zones.
+	// +optional
+	Note string `json:"note,omitempty"`
+	// Since is when it was first seen (Down: when its oldest link went down).
 	Since metav1.Time `json:"since"`
 }
 
@@ -192,7 +221,7 @@ type Suspect struct {
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.pingInterval`
 // +kubebuilder:printcolumn:name="Links",type=string,JSONPath=`.status.links.summary`
 // +kubebuilder:printcolumn:name="P99",type=string,JSONPath=`.status.links.p99`
-// +kubebuilder:printcolumn:name="Suspect",type=string,JSONPath=`.status.suspects[0].name`
+// +kubebuilder:printcolumn:name="Suspect",type=string,JSONPath=`.status.links.suspect`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PeerGroup struct {

@@ -72,7 +72,7 @@ func aggregation(env *testenv.Env, n, k int) {
 		runtime.ReadMemStats(&m1)
 		allocated += m1.TotalAlloc - m0.TotalAlloc
 	}
-	status, _ := health.Summarize(in)
+	status := health.NewTracker().Publish(health.Summarize(in), time.Now()).Links
 	in = health.Input{}
 	before := heap()
 	in, _ = collector.Round(ctx, pg, later) // what the collector keeps per group, for the web view

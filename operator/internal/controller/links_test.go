@@ -30,6 +30,7 @@ type fakeLinks struct {
 	pods   []string
 	addrs  map[string]string
 	down   map[[2]string]bool // pinger → target
+	lossy  map[[2]string]bool // retransmits 5 of its 25 segments
 	silent map[string]bool    // answers 503: unreported
 }
 
@@ -51,9 +52,14 @@ func (f *fakeLinks) serve(t *testing.T, pod, ip string, port int) {
 				continue
 			}
 			l := peers.Link{Peer: q, Address: f.addrs[q], State: peers.LinkUp, Since: time.Unix(1764410000, 0), Pings: 20,
-				RTTP50: peers.Duration{Duration: time.Millisecond}, RTTP99: peers.Duration{Duration: 2 * time.Millisecond}}
+				RTTP50: peers.Duration{Duration: time.Millisecond}, RTTP99: peers.Duration{Duration: 2 * time.Millisecond},
+				Segments: 20, RTTBuckets: make([]int, len(peers.RTTBucketBounds)+1)}
+			l.RTTBuckets[peers.RTTBucket(1500*time.Microsecond)] = 20
+			if f.lossy[[2]string{pod, q}] {
+				l.Segments, l.Retransmits = 25, 5
+			}
 			if f.down[[2]string{pod, q}] {
-				l.State, l.ConsecutiveFailures, l.RTTP50, l.RTTP99 = peers.LinkDown, 3, peers.Duration{}, peers.Duration{}
+				l.State, l.ConsecutiveFailures, l.RTTP50, l.RTTP99, l.RTTBuckets = peers.LinkDown, 3, peers.Duration{}, peers.Duration{}, nil
 			}
 			doc.Links = append(doc.Links, l)
 		}
@@ -73,7 +79,7 @@ func newFakeLinksGroup(t *testing.T, g Gomega, first int) (*v1alpha1.PeerGroup, 
 		pg.Spec.PingTimeout = &metav1.Duration{Duration: 500 * time.Millisecond}
 	})
 	rs := currentReplicaSet(g, pg)
-	f := &fakeLinks{addrs: map[string]string{}, down: map[[2]string]bool{}, silent: map[string]bool{}}
+	f := &fakeLinks{addrs: map[string]string{}, down: map[[2]string]bool{}, lossy: map[[2]string]bool{}, silent: map[string]bool{}}
 	for i, node := range []string{"node-a", "node-a", "node-b", "node-b"} {
 		name, ip := fmt.Sprintf("mesh-%d", i), fmt.Sprintf("127.0.0.%d", first+i)
 		f.pods, f.addrs[name] = append(f.pods, name), net.JoinHostPort(ip, strconv.Itoa(port))
@@ -153,7 +159,7 @@ func TestLinkHealthFromReports(t *testing.T) {
 	g.Expect(got.Status.Links.UnreportedPods).To(Equal(int32(2)))
 	g.Expect(got.Status.Links.Summary).To(Equal("2/12"))
 	// The operator's metrics say the same, per group.
-	g.Expect(gauge(g, "peering_group_suspects", pg, "kind", "Node")).To(Equal(1.0))
+	g.Expect(gauge(g, "peering_group_suspects", pg, "kind", "Node", "severity", "Down")).To(Equal(1.0))
 	g.Expect(gauge(g, "peering_group_links", pg, "state", "down")).To(Equal(4.0))
 	g.Expect(gauge(g, "peering_group_link_rtt_seconds", pg, "quantile", "0.99")).To(Equal(0.002))
 
@@ -162,6 +168,28 @@ func TestLinkHealthFromReports(t *testing.T) {
 	g.Eventually(func() string { return linksCondition(g, pg).Reason }).WithTimeout(5 * time.Second).Should(Equal(health.ReasonAllLinksUp))
 	g.Eventually(eventReasons(g, pg)).Should(ContainElement("LinksRecovered"))
 	g.Eventually(func() []v1alpha1.Suspect { return getGroup(g, pg).Status.Suspects }).Should(BeEmpty())
+
+	// mesh-3 loses 20% of what it sends and receives: every ping still
+	// succeeds, TCP retransmits. After two rounds the pod is Degraded
+	// (LinkDegraded), its 6 links lossy; not Ready's business either.
+	f.update(func(f *fakeLinks) {
+		for _, p := range []string{"mesh-0", "mesh-1", "mesh-2"} {
+			f.lossy[[2]string{p, "mesh-3"}], f.lossy[[2]string{"mesh-3", p}] = true, true
+		}
+	})
+	g.Eventually(func() []v1alpha1.Suspect { return getGroup(g, pg).Status.Suspects }).WithTimeout(10 * time.Second).Should(ConsistOf(
+		And(HaveField("Kind", "Pod"), HaveField("Name", "mesh-3"), HaveField("Severity", "Degraded"),
+			HaveField("Reason", "CannotReach,Unreachable"), HaveField("Loss", "20.0% of 150 segments"))))
+	got = getGroup(g, pg)
+	g.Expect(got.Status.Links.Summary).To(Equal("12/12 (6 lossy)"))
+	g.Expect(got.Status.Links.Suspect).To(Equal("Pod/mesh-3"))
+	c = linksCondition(g, pg)
+	g.Expect(c.Reason).To(Equal(health.ReasonLinksLossy))
+	g.Expect(c.Message).To(ContainSubstring("pod mesh-3 on node node-b lossy both ways (20.0% of 150 segments retransmitted)"))
+	g.Eventually(eventReasons(g, pg)).Should(ContainElement("LinkDegraded"))
+	g.Expect(gauge(g, "peering_group_links", pg, "state", "degraded")).To(Equal(6.0))
+	f.update(func(f *fakeLinks) { f.lossy = map[[2]string]bool{} })
+	g.Eventually(func() []v1alpha1.Suspect { return getGroup(g, pg).Status.Suspects }).WithTimeout(10 * time.Second).Should(BeEmpty())
 }
 
 // A /links answer that is garbage, huge or slow is refused (the pod is
@@ -194,7 +222,7 @@ func TestBadLinksAnswersAreRefused(t *testing.T) {
 }
 
 // gauge reads one series of the operator's registry (it runs in this process).
-func gauge(g Gomega, name string, pg *v1alpha1.PeerGroup, label, value string) float64 {
+func gauge(g Gomega, name string, pg *v1alpha1.PeerGroup, pairs ...string) float64 {
 	families, err := ctrlmetrics.Registry.Gather()
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, f := range families {
@@ -206,7 +234,11 @@ func gauge(g Gomega, name string, pg *v1alpha1.PeerGroup, label, value string) f
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["namespace"] == pg.Namespace && labels["peergroup"] == pg.Name && labels[label] == value {
+			match := labels["namespace"] == pg.Namespace && labels["peergroup"] == pg.Name
+			for i := 0; i+1 < len(pairs); i += 2 {
+				match = match && labels[pairs[i]] == pairs[i+1]
+			}
+			if match {
 				return m.GetGauge().GetValue()
 			}
 		}

@@ -45,8 +45,10 @@ const (
 	ReasonRolling     = "Rolling"
 	ReasonRolledOut   = "RolledOut"
 	ReasonAdopted     = "Adopted"
-	// ReasonLinkDown: a suspect appeared; ReasonLinksRecovered: it cleared.
+	// ReasonLinkDown: a Down suspect appeared (or a Degraded one went down);
+	// ReasonLinkDegraded: a Degraded one did; ReasonLinksRecovered: it cleared.
 	ReasonLinkDown       = "LinkDown"
+	ReasonLinkDegraded   = "LinkDegraded"
 	ReasonLinksRecovered = "LinksRecovered"
 	// ReasonAlreadyOwned: an object the group would render exists and is not
 	// the group's; the operator never takes it over.
@@ -213,30 +215,38 @@ func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerG
 
 // summarizeLinks writes the collector's latest summary of the group's
 // links: status.links, status.suspects and LinksHealthy, and one event per
-// suspect that appears (LinkDown) or clears (LinksRecovered). Before the
-// first round (a new leader) the status keeps what it had.
+// suspect that appears or changes severity (LinkDown, LinkDegraded) or
+// clears (LinksRecovered). Before the first round a new group's links read
+// "pending"; a group that has a summary (a new leader) keeps it.
 func (r *PeerGroupReconciler) summarizeLinks(obj *v1alpha1.PeerGroup) {
 	if r.Links == nil {
 		return
 	}
 	res, ok := r.Links.Latest(client.ObjectKeyFromObject(obj))
 	if !ok {
+		if obj.Status.Links == nil {
+			obj.Status.Links = &v1alpha1.LinksStatus{Summary: "pending"}
+		}
 		return
 	}
-	before := map[string]bool{}
+	before := map[string]string{} // severity by suspect
 	for _, s := range obj.Status.Suspects {
-		before[health.Ref(s)] = true
+		before[health.Ref(s)] = s.Severity
 	}
 	now := map[string]bool{}
 	for _, s := range res.Suspects {
 		now[health.Ref(s)] = true
-		if !before[health.Ref(s)] {
-			r.event(obj, corev1.EventTypeWarning, ReasonLinkDown, "Ping", "%s since %s", health.Describe(s), s.Since.UTC().Format(time.RFC3339))
+		if severity, listed := before[health.Ref(s)]; !listed || severity != s.Severity {
+			reason := ReasonLinkDown
+			if s.Severity == "Degraded" {
+				reason = ReasonLinkDegraded
+			}
+			r.event(obj, corev1.EventTypeWarning, reason, "Ping", "%s since %s", health.Describe(s), s.Since.UTC().Format(time.RFC3339))
 		}
 	}
 	for _, s := range obj.Status.Suspects {
 		if !now[health.Ref(s)] {
-			r.event(obj, corev1.EventTypeNormal, ReasonLinksRecovered, "Ping", "%s %s recovered: its links are up", strings.ToLower(s.Kind), s.Name)
+			r.event(obj, corev1.EventTypeNormal, ReasonLinksRecovered, "Ping", "%s %s recovered: its links are up and not lossy", strings.ToLower(s.Kind), s.Name)
 		}
 	}
 	links := res.Links

@@ -22,12 +22,6 @@ import (
 	"github.com/simulated-peering/simulated-peering/operator/internal/peersapi"
 )
 
-// Result is a group's latest summary.
-type Result struct {
-	Links    v1alpha1.LinksStatus
-	Suspects []v1alpha1.Suspect
-}
-
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 
 // Collector fetches /links from every Ready pod of each group once per
@@ -45,6 +39,8 @@ type Collector struct {
 
 	mu     sync.Mutex
 	latest map[types.NamespacedName]Result
+	// trackers hold each group's hysteresis between rounds.
+	trackers map[types.NamespacedName]*Tracker
 	// matrices lay out the reports behind latest for the web view, built on
 	// the first look and shared by every page until the next round.
 	matrices map[types.NamespacedName]func() Matrix
@@ -66,6 +62,7 @@ func NewCollector(reader client.Reader) *Collector {
 		Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true,
 			MaxResponseHeaderBytes: 8 << 10}},
 		latest:    map[types.NamespacedName]Result{},
+		trackers:  map[types.NamespacedName]*Tracker{},
 		matrices:  map[types.NamespacedName]func() Matrix{},
 		next:      map[types.NamespacedName]time.Time{},
 		busy:      map[types.NamespacedName]bool{},
@@ -149,6 +146,7 @@ func (c *Collector) forgetAllBut(seen map[types.NamespacedName]bool) {
 		if !seen[key] {
 			delete(c.next, key)
 			delete(c.latest, key)
+			delete(c.trackers, key)
 			delete(c.matrices, key)
 			forget(key)
 		}
@@ -190,9 +188,16 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 		logf.FromContext(ctx).Error(err, "collecting links", "peergroup", client.ObjectKeyFromObject(pg))
 		return
 	}
-	links, suspects := Summarize(in)
-	r := Result{Links: links, Suspects: suspects}
+	summary := Summarize(in)
 	key := client.ObjectKeyFromObject(pg)
+	c.mu.Lock()
+	tracker := c.trackers[key]
+	if tracker == nil {
+		tracker = NewTracker()
+		c.trackers[key] = tracker
+	}
+	c.mu.Unlock()
+	r := tracker.Publish(summary, time.Now()) // one round at a time per group
 	record(key, r)
 	c.mu.Lock()
 	old, had := c.latest[key]

@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"time"
-
-	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 )
 
 // MaxMatrixPlaces is the most rows (and columns) a matrix has: above it the
@@ -57,6 +55,9 @@ type Cell struct {
 	Unreported int `json:"unreported,omitempty"` // their pinger did not answer
 	// P99Ms is the worst p99 among the up links.
 	P99Ms float64 `json:"p99Ms,omitempty"`
+	// Segments and Retransmits sum the up links' TCP counts: their loss.
+	Segments    int `json:"segments,omitempty"`
+	Retransmits int `json:"retransmits,omitempty"`
 	// Outcome and Since describe the oldest down link.
 	Outcome string     `json:"outcome,omitempty"`
 	Since   *time.Time `json:"since,omitempty"`
@@ -102,47 +103,37 @@ func BuildMatrix(in Input) Matrix {
 
 	cells := map[[2]int]*Cell{}
 	var p99s []time.Duration
-	for _, pinger := range pods {
-		from := index[pinger.Name]
-		report, reported := in.Reports[pinger.Name]
-		records := map[string]peers.Link{}
-		for _, l := range report.Links {
-			records[l.Peer] = l
+	for _, o := range observe(in) {
+		from, to := index[o.pinger], index[o.target]
+		c := cells[[2]int{from, to}]
+		if c == nil {
+			c = &Cell{From: from, To: to}
+			cells[[2]int{from, to}] = c
 		}
-		for _, target := range in.Expected[pinger.Name] {
-			to, counted := index[target]
-			if !counted {
-				continue
+		l := o.link
+		switch o.state {
+		case unreported:
+			c.Unreported++
+			continue
+		case unmeasured:
+			c.Unmeasured++
+			continue
+		case up:
+			c.Up++
+			p99s = append(p99s, l.RTTP99.Duration)
+			c.P99Ms = max(c.P99Ms, ms(l.RTTP99.Duration))
+			c.Segments, c.Retransmits = c.Segments+l.Segments, c.Retransmits+l.Retransmits
+		case down:
+			c.Down++
+			m.Places[from].Out.Down++
+			m.Places[to].In.Down++
+			if c.Since == nil || l.Since.Before(*c.Since) {
+				since := l.Since
+				c.Since, c.Outcome = &since, l.LastOutcome
 			}
-			c := cells[[2]int{from, to}]
-			if c == nil {
-				c = &Cell{From: from, To: to}
-				cells[[2]int{from, to}] = c
-			}
-			l, ok := records[target]
-			switch {
-			case !reported:
-				c.Unreported++
-				continue
-			case !ok || l.State == peers.LinkUnmeasured:
-				c.Unmeasured++
-				continue
-			case l.State == peers.LinkUp:
-				c.Up++
-				p99s = append(p99s, l.RTTP99.Duration)
-				c.P99Ms = max(c.P99Ms, ms(l.RTTP99.Duration))
-			case l.State == peers.LinkDown:
-				c.Down++
-				m.Places[from].Out.Down++
-				m.Places[to].In.Down++
-				if c.Since == nil || l.Since.Before(*c.Since) {
-					since := l.Since
-					c.Since, c.Outcome = &since, l.LastOutcome
-				}
-			}
-			m.Places[from].Out.Measured++
-			m.Places[to].In.Measured++
 		}
+		m.Places[from].Out.Measured++
+		m.Places[to].In.Measured++
 	}
 	for _, c := range cells {
 		m.Cells = append(m.Cells, *c)
@@ -150,7 +141,7 @@ func BuildMatrix(in Input) Matrix {
 	slices.SortFunc(m.Cells, func(a, b Cell) int { return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To)) })
 	if len(p99s) > 0 {
 		slices.Sort(p99s)
-		m.MedianP99Ms = ms(quantile(p99s, 0.5))
+		m.MedianP99Ms = ms(p99s[(len(p99s)-1)/2])
 	}
 	return m
 }

@@ -12,15 +12,15 @@ import (
 var (
 	groupLinks = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "peering_group_links",
-		Help: "Links of a PeerGroup by state (expected, up, down, unmeasured), from its servers' latest /links reports.",
+		Help: "Links of a PeerGroup by state (expected, up, down, degraded, unmeasured), from its servers' latest /links reports; degraded links are up and lose packets through a Degraded suspect.",
 	}, []string{"namespace", "peergroup", "state"})
 	groupSuspects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "peering_group_suspects",
-		Help: "Suspects of a PeerGroup by kind (Pod, Node, Zone).",
-	}, []string{"namespace", "peergroup", "kind"})
+		Help: "Suspects of a PeerGroup by kind (Pod, Node, Zone, Link) and severity (Down, Degraded).",
+	}, []string{"namespace", "peergroup", "kind", "severity"})
 	groupRTT = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "peering_group_link_rtt_seconds",
-		Help: "Round-trip time over a PeerGroup's up links: quantile 0.5 of their p50s, 0.99 of their p99s.",
+		Help: "Round-trip time of a PeerGroup's successful pings over its up links' windows, pooled: the upper bound of the bucket quantile 0.5 and 0.99 fall in.",
 	}, []string{"namespace", "peergroup", "quantile"})
 )
 
@@ -28,15 +28,19 @@ func init() { metrics.Registry.MustRegister(groupLinks, groupSuspects, groupRTT)
 
 func record(key types.NamespacedName, r Result) {
 	l := r.Links
-	for state, v := range map[string]int32{"expected": l.Expected, "up": l.Up, "down": l.Down, "unmeasured": l.Unmeasured} {
+	for state, v := range map[string]int32{"expected": l.Expected, "up": l.Up, "down": l.Down, "degraded": l.Degraded, "unmeasured": l.Unmeasured} {
 		groupLinks.WithLabelValues(key.Namespace, key.Name, state).Set(float64(v))
 	}
-	kinds := map[string]int{"Pod": 0, "Node": 0, "Zone": 0}
-	for _, s := range r.Suspects {
-		kinds[s.Kind]++
-	}
-	for kind, n := range kinds {
-		groupSuspects.WithLabelValues(key.Namespace, key.Name, kind).Set(float64(n))
+	for _, kind := range []string{"Pod", "Node", "Zone", "Link"} {
+		for _, severity := range []string{"Down", "Degraded"} {
+			n := 0
+			for _, s := range r.Suspects {
+				if s.Kind == kind && s.Severity == severity {
+					n++
+				}
+			}
+			groupSuspects.WithLabelValues(key.Namespace, key.Name, kind, severity).Set(float64(n))
+		}
 	}
 	for q, v := range map[string]string{"0.5": l.P50, "0.99": l.P99} {
 		if d, err := parseDuration(v); err == nil {
@@ -53,7 +57,7 @@ func forget(key types.NamespacedName) {
 	}
 }
 
-// parseDuration reads a rounded latency ("1.2ms") as seconds.
+// parseDuration reads a latency ("1ms") as seconds.
 func parseDuration(s string) (float64, error) {
 	d, err := time.ParseDuration(s)
 	return d.Seconds(), err

@@ -29,8 +29,8 @@ func BenchmarkSummarize1000PodsFanOut10(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, sus := Summarize(in); len(sus) != 1 {
-			b.Fatalf("suspects %v", sus)
+		if s := Summarize(in); len(s.Findings) != 1 {
+			b.Fatalf("findings %v", s.Findings)
 		}
 	}
 }

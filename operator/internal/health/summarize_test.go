@@ -94,11 +94,13 @@ func TestSummarize(t *testing.T) {
 			}
 			return m
 		}, "25/30 down 5 unmeasured 0 unreported 0", []string{"Pod node-2-1 on node-2 Unreachable 5/5 since +3m"}},
-		{"one lost link is not a verdict", func() *mesh {
+		// A link is down after two failed pings in a row: one broken path
+		// is named as itself, neither of its pods.
+		{"one broken path is a Link", func() *mesh {
 			m := fullMesh(2, threeNodes())
 			m.set("node-1-0", "node-2-1", peers.LinkDown, 1)
 			return m
-		}, "29/30 down 1 unmeasured 0 unreported 0", nil},
+		}, "29/30 down 1 unmeasured 0 unreported 0", []string{"Link node-1-0→node-2-1 CannotReach 1/1 since +1m"}},
 		{"a node's data plane breaks: the node, not its pods", func() *mesh {
 			m := fullMesh(2, threeNodes())
 			m.cut(func(p Pod) bool { return p.Node == "node-3" }, 2)
@@ -117,11 +119,26 @@ func TestSummarize(t *testing.T) {
 			}
 			return m
 		}, "12/56 down 16 unmeasured 0 unreported 4", []string{"Zone zone-b Unreachable 16/16 since +4m"}},
-		{"a cut seen from both sides accuses both", func() *mesh {
+		// Between the only two nodes a cut looks the same from either: one
+		// is named, with a note saying so (the old rule accused both).
+		{"a cut between the only two nodes", func() *mesh {
 			m := fullMesh(2, map[string]string{"node-1": "zone-a", "node-2": "zone-b"})
 			m.cut(func(p Pod) bool { return p.Zone == "zone-b" }, 1)
 			return m
-		}, "4/12 down 8 unmeasured 0 unreported 0", []string{"Node node-1 Unreachable 4/6 since +1m", "Node node-2 Unreachable 4/6 since +1m"}},
+		}, "4/12 down 8 unmeasured 0 unreported 0", []string{"Node node-1 CannotReach,Unreachable 8/8 since +1m"}},
+		// The user's report: two pods of a 4-pod mesh cannot send, yet answer
+		// pings. The old rule named the two healthy pods.
+		{"two broken senders", func() *mesh {
+			m := fullMesh(1, map[string]string{"node-1": "zone-a", "node-2": "zone-a", "node-3": "zone-b", "node-4": "zone-b"})
+			for _, pinger := range []string{"node-1-0", "node-2-0"} {
+				for _, q := range m.in.Pods {
+					if q.Name != pinger {
+						m.set(pinger, q.Name, peers.LinkDown, 2)
+					}
+				}
+			}
+			return m
+		}, "6/12 down 6 unmeasured 0 unreported 0", []string{"Pod node-1-0 on node-1 CannotReach 3/3 since +2m", "Pod node-2-0 on node-2 CannotReach 3/3 since +2m"}},
 		{"a pod that cannot reach anyone", func() *mesh {
 			m := fullMesh(2, threeNodes())
 			for _, q := range m.in.Pods {
@@ -160,7 +177,8 @@ func TestSummarize(t *testing.T) {
 		}, "28/30 down 0 unmeasured 2 unreported 0", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, sus := Summarize(tc.build().in)
+			r := NewTracker().Publish(Summarize(tc.build().in), t0)
+			st, sus := r.Links, r.Suspects
 			got := fmt.Sprintf("%s down %d unmeasured %d unreported %d", st.Summary, st.Down, st.Unmeasured, st.UnreportedPods)
 			if got != tc.links {
 				t.Errorf("links %q, want %q", got, tc.links)
@@ -184,26 +202,35 @@ func describe(s v1alpha1.Suspect) string {
 	return fmt.Sprintf("%s %s%s %s %s since +%s", s.Kind, s.Name, where, s.Reason, s.ReportedBy, s.Since.Sub(t0).String()[:2])
 }
 
-func TestLatencyIsRounded(t *testing.T) {
+// The group's latency is a quantile of every up link's pings pooled (not
+// the worst link's p99), read as its bucket's bound, with the count.
+func TestLatencyIsPooled(t *testing.T) {
 	m := fullMesh(2, threeNodes())
-	for _, r := range m.in.Reports {
-		for i := range r.Links {
-			r.Links[i].RTTP50.Duration = 812 * time.Microsecond
-			r.Links[i].RTTP99.Duration = 1237 * time.Microsecond
+	i := 0
+	for _, name := range sortedNames(m) {
+		r := m.in.Reports[name]
+		for j := range r.Links {
+			b := make([]int, len(peers.RTTBucketBounds)+1)
+			b[peers.RTTBucket(800*time.Microsecond)] = 19 // every link: 19 pings under 1ms
+			if i == 0 {
+				b[peers.RTTBucket(900*time.Millisecond)] = 1 // and one slow ping on one link
+			}
+			i++
+			r.Links[j].RTTBuckets = b
 		}
 	}
-	st, _ := Summarize(m.in)
-	if st.P50 != "810µs" || st.P99 != "1.2ms" {
-		t.Fatalf("p50 %s p99 %s, want 810µs and 1.2ms", st.P50, st.P99)
+	r := NewTracker().Publish(Summarize(m.in), t0)
+	if r.Links.P50 != "1ms" || r.Links.P99 != "1ms" || r.Links.Samples != 30*19+1 {
+		t.Fatalf("p50 %s p99 %s over %d, want 1ms and 1ms over 571 (one slow ping is not the p99)", r.Links.P50, r.Links.P99, r.Links.Samples)
 	}
-	for d, want := range map[time.Duration]time.Duration{
-		0: 0, 7 * time.Microsecond: 7 * time.Microsecond, 1249 * time.Microsecond: 1200 * time.Microsecond,
-		1250 * time.Microsecond: 1300 * time.Microsecond, 98765 * time.Millisecond: 99 * time.Second,
-	} {
-		if got := round(d); got != want {
-			t.Errorf("round(%s) = %s, want %s", d, got, want)
-		}
+}
+
+func sortedNames(m *mesh) []string {
+	var out []string
+	for _, p := range m.in.Pods {
+		out = append(out, p.Name)
 	}
+	return out
 }
 
 // At most MaxSuspects, most severe first.
@@ -221,7 +248,7 @@ func TestSuspectsAreCappedAndOrdered(t *testing.T) {
 			}
 		}
 	}
-	_, sus := Summarize(m.in)
+	sus := NewTracker().Publish(Summarize(m.in), t0).Suspects
 	if len(sus) != MaxSuspects {
 		t.Fatalf("%d suspects, want %d", len(sus), MaxSuspects)
 	}

@@ -210,18 +210,7 @@ func (s scenario) effect(from, to Pod) (down bool, loss float64) {
 
 // covers: the link's path goes through the fault in its direction.
 func (f fault) covers(from, to Pod) bool {
-	out, in := f.direction != In, f.direction != Out
-	switch f.kind {
-	case KindPod:
-		return out && from.Name == f.name || in && to.Name == f.name
-	case KindNode:
-		return from.Node != to.Node && (out && from.Node == f.name || in && to.Node == f.name)
-	case KindZone:
-		return from.Zone != to.Zone && (out && from.Zone == f.name || in && to.Zone == f.name)
-	case KindLink:
-		return from.Name == f.from && to.Name == f.to
-	}
-	return false
+	return Covers(Finding{Kind: f.kind, Name: f.name, From: f.from, To: f.to, Direction: f.direction}, from, to)
 }
 
 // score judges one scenario's findings: accused counts the findings that
@@ -258,7 +247,7 @@ func (s scenario) score(findings []Finding) (accused, found, identifiable int) {
 func (s scenario) faulty(f Finding, pods map[string]Pod) bool {
 	affected, any := true, false
 	for _, l := range s.in.Links {
-		if !findingCovers(f, pods[l.From], pods[l.To]) {
+		if !Covers(f, pods[l.From], pods[l.To]) {
 			continue
 		}
 		any = true
@@ -278,18 +267,11 @@ func (s scenario) sameLinks(f Finding, ft fault, pods map[string]Pod) bool {
 		return true
 	}
 	for _, l := range s.in.Links {
-		if ft.covers(pods[l.From], pods[l.To]) != findingCovers(f, pods[l.From], pods[l.To]) {
+		if ft.covers(pods[l.From], pods[l.To]) != Covers(f, pods[l.From], pods[l.To]) {
 			return false
 		}
 	}
 	return true
-}
-
-func findingCovers(f Finding, from, to Pod) bool {
-	if f.Kind == KindLink {
-		return from.Name == f.From && to.Name == f.To || f.Direction == Both && from.Name == f.To && to.Name == f.From
-	}
-	return fault{kind: f.Kind, name: f.Name, direction: f.Direction}.covers(from, to)
 }
 
 func directionFits(got, want Direction) bool { return got == want || got == Both || want == Both }

@@ -53,6 +53,10 @@ type Link struct {
 type Input struct {
 	Pods  []Pod
 	Links []Link
+	// Unreported pods did not answer the operator: when links alone
+	// cannot tell two places apart (a cut between two zones seen from one
+	// side), the place that also went silent is the likelier.
+	Unreported []string
 }
 
 // Kind of a component.
@@ -104,6 +108,23 @@ type Finding struct {
 	Ambiguous string
 }
 
+// Covers: a link from → to goes through the finding's component in its
+// direction (for a Link, is that path).
+func Covers(f Finding, from, to Pod) bool {
+	out, in := f.Direction != In, f.Direction != Out
+	switch f.Kind {
+	case KindPod:
+		return out && from.Name == f.Name || in && to.Name == f.Name
+	case KindNode:
+		return from.Node != to.Node && (out && from.Node == f.Name || in && to.Node == f.Name)
+	case KindZone:
+		return from.Zone != to.Zone && (out && from.Zone == f.Name || in && to.Zone == f.Name)
+	case KindLink:
+		return from.Name == f.From && to.Name == f.To || f.Direction == Both && from.Name == f.To && to.Name == f.From
+	}
+	return false
+}
+
 // Ref names a finding: "Kind/name".
 func (f Finding) Ref() string { return string(f.Kind) + "/" + f.Name }
 
@@ -141,6 +162,8 @@ type scope struct {
 	// groups splits the links for the leave-one-out test: by link for a
 	// pod, by pod for a node, by node for a zone.
 	groupOf func(Link) string
+	// silent counts its pods that did not answer the operator.
+	silent int
 }
 
 // Localize names the fewest components that explain the round's failing
@@ -159,6 +182,17 @@ func Localize(in Input) []Finding {
 		}
 	}
 	scopes := candidates(pods, links)
+	silent := map[string]bool{}
+	for _, name := range in.Unreported {
+		silent[name] = true
+	}
+	for _, sc := range scopes {
+		for _, p := range pods {
+			if silent[p.Name] && (sc.kind == KindPod && p.Name == sc.name || sc.kind == KindNode && p.Node == sc.name || sc.kind == KindZone && p.Zone == sc.name) {
+				sc.silent++
+			}
+		}
+	}
 	down := explainDown(links, scopes)
 	findings := describeDown(down, links, pods)
 	findings = append(findings, explainLoss(links, scopes, down, pods)...)
@@ -271,7 +305,7 @@ func bestCover(links []Link, scopes []*scope, explained []bool, depth int) []cho
 		s              *scope
 		gain, observed int
 	}
-	var best []option
+	var options []option
 	for _, s := range scopes {
 		if s.direction == Both {
 			continue // Down is explained one direction at a time, then merged
@@ -293,24 +327,23 @@ func bestCover(links []Link, scopes []*scope, explained []bool, depth int) []cho
 		if gain < least || float64(gain) < Purity*float64(observed) {
 			continue
 		}
-		o := option{s, gain, observed}
-		switch {
-		case len(best) == 0 || gain > best[0].gain:
-			best = []option{o}
-		case gain == best[0].gain:
-			best = append(best, o)
-		}
+		options = append(options, option{s, gain, observed})
 	}
-	if len(best) == 0 {
+	if len(options) == 0 {
 		return nil
 	}
-	// Among tied gains, the purest first, then the narrowest (a pod before
-	// the node it is the only one of), then by name.
+	// The most explained first; among equals the purest, then the one
+	// whose pods also went silent, then the narrowest (a pod before the
+	// node it is the only one of), then by name.
 	rank := map[Kind]int{KindLink: 0, KindPod: 1, KindNode: 2, KindZone: 3}
-	slices.SortStableFunc(best, func(a, b option) int {
-		return cmp.Or(cmp.Compare(a.gain*b.observed, b.gain*a.observed)*-1, cmp.Compare(rank[a.s.kind], rank[b.s.kind]))
+	slices.SortStableFunc(options, func(a, b option) int {
+		return cmp.Or(cmp.Compare(b.gain, a.gain), cmp.Compare(b.gain*a.observed, a.gain*b.observed),
+			cmp.Compare(b.s.silent, a.s.silent), cmp.Compare(rank[a.s.kind], rank[b.s.kind]))
 	})
-	branches := best[:min(len(best), maxBranches)]
+	// The greedy choice is not always the smallest explanation (a zone
+	// boundary may cover more links than either of two broken senders in
+	// it): the first steps try the best few choices to the end.
+	branches := options[:min(len(options), maxBranches)]
 	if depth >= branchDepth {
 		branches = branches[:1]
 	}
@@ -333,12 +366,36 @@ func bestCover(links []Link, scopes []*scope, explained []bool, depth int) []cho
 	return result
 }
 
-// better: fewer components, then more links observed by them.
+// better: the cheaper explanation (a single path is one more coincidence
+// than a pod, node or zone failing as a whole, so it costs more), then the
+// one whose components more links observe, then the one naming silent pods.
 func better(a, b []chosen) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
+	if ca, cb := cost(a), cost(b); ca != cb {
+		return ca < cb
 	}
-	return observed(a) > observed(b)
+	if observed(a) != observed(b) {
+		return observed(a) > observed(b)
+	}
+	return silent(a) > silent(b)
+}
+
+func cost(cs []chosen) float64 {
+	c := 0.0
+	for _, x := range cs {
+		c++
+		if x.s.kind == KindLink {
+			c += 0.5
+		}
+	}
+	return c
+}
+
+func silent(cs []chosen) int {
+	n := 0
+	for _, c := range cs {
+		n += c.s.silent
+	}
+	return n
 }
 
 func observed(cs []chosen) int {
@@ -716,6 +773,10 @@ func annotate(fs []Finding, pods map[string]Pod, links []Link) {
 		case KindLink:
 			if len(observers[f.To]) < 2 {
 				notes = append(notes, f.To+" is pinged by fewer than 2 pods: the path and its target look alike")
+			}
+		case KindNode:
+			if len(perNode) == 2 {
+				notes = append(notes, "the group spans two nodes: a cut between them looks the same from either")
 			}
 		case KindZone:
 			if len(zones) == 2 {

@@ -66,9 +66,14 @@ func (r *Record) Link(p peers.Peer) peers.Link {
 	var rtts []time.Duration
 	lost := 0
 	segments, retransmits := r.tcpCounts()
+	var buckets []int
 	for _, s := range r.samples[:r.n] {
 		if s.ok {
 			rtts = append(rtts, s.rtt)
+			if buckets == nil {
+				buckets = make([]int, len(peers.RTTBucketBounds)+1)
+			}
+			buckets[peers.RTTBucket(s.rtt)]++
 		} else {
 			lost++
 		}
@@ -82,6 +87,7 @@ func (r *Record) Link(p peers.Peer) peers.Link {
 		RTTP99:   peers.Duration{Duration: quantile(rtts, 0.99)},
 		Pings:    r.n,
 		Segments: segments, Retransmits: retransmits,
+		RTTBuckets: buckets,
 	}
 	if r.n > 0 {
 		l.Loss = float64(lost) / float64(r.n)

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -56,6 +57,13 @@ func TestRecordWindow(t *testing.T) {
 		r.Add(now, Result{Outcome: outcome, RTT: time.Duration(i) * time.Millisecond, Segments: 1 + i%3, Retransmits: i % 3})
 	}
 	l := r.Link(peers.Peer{Name: "b", Address: "10.0.0.2:8080"})
+	// The 16 successes by bucket: 11–14 and 16–19 ms up to 20 ms; 21–24
+	// and 26–29 ms up to 50 ms.
+	want := make([]int, len(peers.RTTBucketBounds)+1)
+	want[peers.RTTBucket(20*time.Millisecond)], want[peers.RTTBucket(50*time.Millisecond)] = 8, 8
+	if !slices.Equal(l.RTTBuckets, want) {
+		t.Fatalf("buckets %v, want %v", l.RTTBuckets, want)
+	}
 	// Pings 10–29: i%3 runs 1,2,0,… so seven 1s and seven 2s.
 	if l.Retransmits != 7*1+7*2 || l.Segments != 20+21 {
 		t.Fatalf("segments %d retransmits %d, want 41 and 21", l.Segments, l.Retransmits)

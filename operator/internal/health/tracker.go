@@ -1,0 +1,192 @@
+package health
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/localize"
+)
+
+// Hysteresis, in rounds (one per pingInterval), not wall time. A Down
+// finding is listed the first round it is seen (its links are down only
+// after two consecutive failed pings already, so a real outage is named
+// within three intervals); a Degraded one after two rounds in a row; either
+// clears after two rounds without it.
+const (
+	AppearAfterDown     = 1
+	AppearAfterDegraded = 2
+	ClearAfter          = 2
+	// LatencyRounds a new latency bucket must hold before it is written
+	// (one that moves two buckets or more is written at once).
+	LatencyRounds = 3
+)
+
+// Result is what a group's status shows.
+type Result struct {
+	Links    v1alpha1.LinksStatus
+	Suspects []v1alpha1.Suspect
+}
+
+// Tracker turns a group's rounds into its published result: suspects
+// appear and clear on evidence seen in consecutive rounds, latency moves
+// by buckets. One per group; not safe for concurrent use (the collector
+// runs one round at a time per group).
+type Tracker struct {
+	entries  map[string]*entry
+	p50, p99 latency
+}
+
+type entry struct {
+	finding      localize.Finding
+	seen, missed int // consecutive rounds
+	published    bool
+	since        time.Time
+	// shown is what the status lists; it changes with the finding's
+	// direction, severity or note, or its loss moving by half or more,
+	// not with every round's counts (each change is a status write).
+	shown v1alpha1.Suspect
+}
+
+// NewTracker starts with nothing published.
+func NewTracker() *Tracker {
+	return &Tracker{entries: map[string]*entry{}, p50: latency{written: -1}, p99: latency{written: -1}}
+}
+
+// Publish takes a round's summary and returns what the status shows.
+func (t *Tracker) Publish(s Summary, now time.Time) Result {
+	current := map[string]bool{}
+	for _, f := range s.Findings {
+		key := f.Ref()
+		current[key] = true
+		e := t.entries[key]
+		if e == nil {
+			e = &entry{since: now}
+			t.entries[key] = e
+		}
+		e.finding, e.seen, e.missed = f, e.seen+1, 0
+		appear := AppearAfterDegraded
+		if f.Severity == localize.Down {
+			appear = AppearAfterDown
+		}
+		e.published = e.published || e.seen >= appear
+	}
+	for key, e := range t.entries {
+		if current[key] {
+			continue
+		}
+		e.seen, e.missed = 0, e.missed+1
+		if !e.published || e.missed >= ClearAfter {
+			delete(t.entries, key)
+		}
+	}
+
+	var published []*entry
+	for _, e := range t.entries {
+		if e.published {
+			published = append(published, e)
+		}
+	}
+	// Stable: severity, the widest place, then the name; never the counts,
+	// which move from round to round and would reorder (and re-announce)
+	// a long list.
+	slices.SortFunc(published, func(a, b *entry) int {
+		severity := map[localize.Severity]int{localize.Down: 0, localize.Degraded: 1}
+		rank := map[localize.Kind]int{localize.KindZone: 0, localize.KindNode: 1, localize.KindPod: 2, localize.KindLink: 3}
+		return cmp.Or(cmp.Compare(severity[a.finding.Severity], severity[b.finding.Severity]),
+			cmp.Compare(rank[a.finding.Kind], rank[b.finding.Kind]), strings.Compare(a.finding.Name, b.finding.Name))
+	})
+	r := Result{Links: s.Links}
+	var degraded []localize.Finding
+	for _, e := range published {
+		if e.finding.Severity == localize.Degraded {
+			degraded = append(degraded, e.finding)
+		}
+	}
+	for _, l := range s.links {
+		if !l.Down && slices.ContainsFunc(degraded, func(f localize.Finding) bool { return localize.Covers(f, s.pods[l.From], s.pods[l.To]) }) {
+			r.Links.Degraded++
+		}
+	}
+	for _, e := range published[:min(len(published), MaxSuspects)] {
+		if next := suspect(e); e.shown.Name == "" || meaningful(e.shown, next, e.finding) {
+			e.shown = next
+		}
+		r.Suspects = append(r.Suspects, e.shown)
+	}
+	l := &r.Links
+	l.Summary = fmt.Sprintf("%d/%d", l.Up, l.Expected)
+	if l.Degraded > 0 {
+		l.Summary += fmt.Sprintf(" (%d lossy)", l.Degraded)
+	}
+	if len(r.Suspects) > 0 {
+		l.Suspect = r.Suspects[0].Kind + "/" + r.Suspects[0].Name
+	}
+	b50, samples := quantileBucket(s.Buckets, 0.50)
+	b99, _ := quantileBucket(s.Buckets, 0.99)
+	if b := t.p50.update(b50); b >= 0 {
+		l.P50 = bucketBound(b)
+	}
+	if b := t.p99.update(b99); b >= 0 {
+		l.P99 = bucketBound(b)
+	}
+	l.Samples = int32(samples)
+	return r
+}
+
+// suspect is a published finding as the status lists it.
+func suspect(e *entry) v1alpha1.Suspect {
+	f := e.finding
+	reason := map[localize.Direction]string{localize.Out: "CannotReach", localize.In: "Unreachable", localize.Both: "CannotReach,Unreachable"}[f.Direction]
+	s := v1alpha1.Suspect{Kind: string(f.Kind), Name: f.Name, Node: f.Node, Reason: reason, Severity: string(f.Severity),
+		ReportedBy: fmt.Sprintf("%d/%d", f.Agreeing, f.Observing), Note: f.Ambiguous, Since: metav1.NewTime(e.since)}
+	if f.Severity == localize.Down && !f.Since.IsZero() {
+		s.Since = metav1.NewTime(f.Since)
+	}
+	if f.Segments > 0 && f.Severity == localize.Degraded {
+		s.Loss = fmt.Sprintf("%.1f%% of %d segments", 100*f.Loss, f.Segments)
+	}
+	return s
+}
+
+// meaningful: the suspect changed in a way worth a status write.
+func meaningful(shown, next v1alpha1.Suspect, f localize.Finding) bool {
+	if shown.Reason != next.Reason || shown.Severity != next.Severity || shown.Note != next.Note || shown.Node != next.Node {
+		return true
+	}
+	var before float64
+	if _, err := fmt.Sscanf(shown.Loss, "%g%%", &before); err != nil || f.Severity != localize.Degraded {
+		return false
+	}
+	now := 100 * f.Loss
+	return now > 1.5*before || now < before/1.5
+}
+
+// latency writes a quantile's bucket with hysteresis.
+type latency struct {
+	written, candidate, streak int
+}
+
+func (l *latency) update(b int) int {
+	switch {
+	case b < 0:
+		// nothing measured this round: keep what is written
+	case l.written < 0 || b-l.written >= 2 || l.written-b >= 2:
+		l.written, l.streak = b, 0
+	case b == l.written:
+		l.streak = 0
+	case b == l.candidate:
+		l.streak++
+	default:
+		l.candidate, l.streak = b, 1
+	}
+	if l.streak >= LatencyRounds {
+		l.written, l.streak = l.candidate, 0
+	}
+	return l.written
+}

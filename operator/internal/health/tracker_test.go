@@ -1,0 +1,92 @@
+package health
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
+)
+
+// lossyNode3 makes every link across node-3 retransmit 5 of 25 segments
+// (20%), and every other one none of 20.
+func lossyNode3(m *mesh) {
+	node := map[string]string{}
+	for _, p := range m.in.Pods {
+		node[p.Name] = p.Node
+	}
+	for pinger, r := range m.in.Reports {
+		for i, l := range r.Links {
+			r.Links[i].Segments = 20
+			if node[pinger] != node[l.Peer] && (node[pinger] == "node-3" || node[l.Peer] == "node-3") {
+				r.Links[i].Segments, r.Links[i].Retransmits = 25, 5
+			}
+		}
+	}
+}
+
+// Suspects appear and clear on evidence in consecutive rounds: Down at
+// once (its links already needed two failed pings), Degraded after two
+// rounds; both clear after two rounds without them. A steady mesh gives the
+// same result every round (no status write).
+func TestHysteresis(t *testing.T) {
+	healthy, lossy, down := fullMesh(2, threeNodes()), fullMesh(2, threeNodes()), fullMesh(2, threeNodes())
+	lossyNode3(lossy)
+	down.cut(func(p Pod) bool { return p.Node == "node-3" }, 0)
+	tr := NewTracker()
+	var shown []string
+	var last Result
+	for round, m := range []*mesh{healthy, healthy, lossy, lossy, lossy, healthy, healthy, down, healthy, healthy, healthy, healthy} {
+		r := tr.Publish(Summarize(m.in), t0.Add(time.Duration(round)*10*time.Second))
+		line := fmt.Sprintf("%s %q", r.Links.Summary, r.Links.Suspect)
+		for _, s := range r.Suspects {
+			line += " " + s.Severity
+		}
+		shown = append(shown, line)
+		if round == 1 && !reflect.DeepEqual(r, last) {
+			t.Errorf("a steady mesh changed its result:\n%+v\n%+v", last, r)
+		}
+		last = r
+	}
+	want := []string{
+		`30/30 ""`, `30/30 ""`,
+		`30/30 ""`, // lossy, first round: not yet
+		`30/30 (16 lossy) "Node/node-3" Degraded`, `30/30 (16 lossy) "Node/node-3" Degraded`,
+		`30/30 (16 lossy) "Node/node-3" Degraded`, // healthy once: not cleared yet
+		`30/30 ""`,
+		`14/30 "Node/node-3" Down`, // down: at once
+		`30/30 "Node/node-3" Down`, // up again once: still listed
+		`30/30 ""`, `30/30 ""`, `30/30 ""`,
+	}
+	if !reflect.DeepEqual(shown, want) {
+		t.Fatalf("rounds:\n%q\nwant\n%q", shown, want)
+	}
+}
+
+// The latency written moves by buckets, with hysteresis: one round in a
+// neighbouring bucket writes nothing, three do; a jump of two buckets is
+// written at once.
+func TestLatencyHysteresis(t *testing.T) {
+	at := func(rtt time.Duration) *mesh {
+		m := fullMesh(2, threeNodes())
+		for _, r := range m.in.Reports {
+			for i := range r.Links {
+				b := make([]int, len(peers.RTTBucketBounds)+1)
+				b[peers.RTTBucket(rtt)] = 20
+				r.Links[i].RTTBuckets = b
+			}
+		}
+		return m
+	}
+	tr := NewTracker()
+	var got []string
+	for _, rtt := range []time.Duration{800 * time.Microsecond, 1500 * time.Microsecond, 800 * time.Microsecond,
+		1500 * time.Microsecond, 1500 * time.Microsecond, 1500 * time.Microsecond, 30 * time.Millisecond} {
+		got = append(got, tr.Publish(Summarize(at(rtt).in), t0).Links.P99)
+	}
+	want := []string{"1ms", "1ms", "1ms", "1ms", "1ms", "2ms", "50ms"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("p99 by round %q, want %q", got, want)
+	}
+}
