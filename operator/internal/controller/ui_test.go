@@ -44,10 +44,28 @@ func TestWebViewShowsTheBrokenColumn(t *testing.T) {
 	g.Expect(columnOf("mesh-2")()).To(Equal([]string{"up", "up", "up"}), "only the victim's column is down")
 	suspects, err := chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("suspects").textContent`))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(suspects).To(ContainSubstring("Pod mesh-3 on node-b: Unreachable, reported by 3/3"))
+	g.Expect(suspects).To(ContainSubstring("Down Pod mesh-3 on node-b: cannot be reached, 3/3 links agree"))
 
 	f.update(func(f *fakeLinks) { f.down = map[[2]string]bool{} })
 	g.Eventually(columnOf("mesh-3")).WithTimeout(10 * time.Second).Should(Equal([]string{"up", "up", "up"}))
+
+	// Loss is its own colour, not down's: links to mesh-2 retransmit 20%
+	// of their segments while every ping succeeds. Rows name their node.
+	f.update(func(f *fakeLinks) {
+		for _, p := range []string{"mesh-0", "mesh-1", "mesh-3"} {
+			f.lossy[[2]string{p, "mesh-2"}] = true
+		}
+	})
+	g.Eventually(columnOf("mesh-2")).WithTimeout(10 * time.Second).Should(Equal([]string{"lossier", "lossier", "lossier"}))
+	g.Eventually(func() (string, error) {
+		return chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("suspects").textContent`))
+	}).WithTimeout(10 * time.Second).Should(ContainSubstring("Degraded Pod mesh-2 on node-b: lossy cannot be reached, 3/3 links agree, 20.0% of 75 segments retransmitted"))
+	rows, err := chromedp.Run(page, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#matrix .head.row")).map(r => r.textContent)`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(rows).To(ContainElement("mesh-2 · node-b"))
+	legend, err := chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("legend").textContent`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(legend).To(And(ContainSubstring("lossy: pings answered"), ContainSubstring("down: pings fail")))
 }
 
 // Open views are capped: one more stream than allowed is told to come back.

@@ -61,7 +61,10 @@ function renderGroup(g) {
   $("group-title").textContent = g.namespace + "/" + g.name + " · every " + g.interval;
   $("group-health").textContent = "LinksHealthy=" + g.health + (g.reason ? " (" + g.reason + ")" : "") + (g.message ? ": " + g.message : "");
   $("suspects").replaceChildren(...(g.suspects || []).map((s) =>
-    el("li", {}, s.kind + " " + s.name + (s.node ? " on " + s.node : "") + ": " + s.reason + ", reported by " + s.reportedBy)));
+    el("li", { class: (s.severity || "Down").toLowerCase(), title: s.note || "" },
+      el("b", {}, (s.severity || "Down") + " "), s.kind + " " + s.name + (s.node ? " on " + s.node : "") + ": " +
+      describeReason(s) + ", " + s.reportedBy + " links agree" + (s.loss ? ", " + s.loss + " retransmitted" : "") +
+      (s.note ? " (" + s.note + ")" : ""))));
   $("no-suspects").hidden = (g.suspects || []).length > 0;
   const m = g.matrix;
   if (!m) {
@@ -72,13 +75,28 @@ function renderGroup(g) {
   renderMatrix(m);
 }
 
-// stateOf is a cell's colour: down first, then latency against the group's
-// own median p99, grey when nothing is measured.
+function describeReason(s) {
+  const ways = { "CannotReach": "cannot send", "Unreachable": "cannot be reached", "CannotReach,Unreachable": "both ways" };
+  return (s.severity === "Degraded" ? "lossy " : "") + (ways[s.reason] || s.reason);
+}
+
+// lossOf is a cell's retransmitted fraction, when enough was retransmitted
+// to say (3 segments or more).
+function lossOf(c) {
+  return c && c.segments && (c.retransmits || 0) >= 3 ? c.retransmits / c.segments : 0;
+}
+
+// stateOf is a cell's colour: down first, then loss (the retransmits TCP
+// hid), then latency against the group's own median p99, grey when nothing
+// is measured.
 function stateOf(c, median) {
   if (!c) return "none";
   const up = c.up || 0, down = c.down || 0;
   if (down > 0) return down === up + down ? "down" : "partial";
   if (up === 0) return c.unreported ? "unreported" : "unmeasured";
+  const loss = lossOf(c);
+  if (loss >= 0.10) return "lossier";
+  if (loss >= 0.02) return "lossy";
   if (median > 0 && c.p99Ms > 5 * median) return "slower";
   if (median > 0 && c.p99Ms > 2 * median) return "slow";
   return "up";
@@ -89,12 +107,14 @@ function fraction(t) {
   return Math.round((100 * t.down) / t.measured) + "%";
 }
 
-// placeLabel names a row; columns are narrow, so a pod's column shows only
-// the part after its last "-" (its ReplicaSet's pods share the rest).
+// placeLabel names a row (a pod's with its node); columns are narrow, so a
+// pod's column shows only the part after its last "-" (its ReplicaSet's
+// pods share the rest).
 function placeLabel(p, level, short) {
   if (level === "Zone") return p.name || "(no zone)";
   if (level === "Node") return (p.name || "(no node)") + " (" + p.pods + ")";
-  return short ? p.name.slice(p.name.lastIndexOf("-") + 1) : p.name;
+  if (short) return p.name.slice(p.name.lastIndexOf("-") + 1);
+  return p.name + (p.node ? " · " + p.node : "");
 }
 
 // edge: the separator before place i (zone, then node boundaries).
@@ -155,6 +175,7 @@ function describeCell(from, to, c, state) {
   const lines = [from.name + " → " + to.name, state];
   lines.push("up " + (c.up || 0) + ", down " + (c.down || 0) + ", unmeasured " + (c.unmeasured || 0) + ", unreported " + (c.unreported || 0));
   if (c.p99Ms) lines.push("p99 " + c.p99Ms.toFixed(2) + "ms");
+  if (c.segments) lines.push("TCP: " + (c.retransmits || 0) + " of " + c.segments + " segments retransmitted (" + (100 * (c.retransmits || 0) / c.segments).toFixed(1) + "%)");
   if (c.down) lines.push("last outcome " + (c.outcome || "?") + ", down since " + new Date(c.since).toLocaleTimeString());
   return lines.join("\n");
 }
