@@ -31,7 +31,7 @@ for dir in "$STATE"/nodes/*/; do
   id=$(netns_id "$name")
   [[ -n $id && $(owned netns "$name") == "$id" ]] && ip netns delete "$name" # its veth goes with it
   forget netns "$name"
-  rm -rf "${dir:?}"/{containerd/root,containerd/state,containerd/runc,kubelet,cni/ipam,cni/cache,pod-logs,containers,run-containerd}
+  rm -rf "${dir:?}"/{containerd/root,containerd/state,containerd/runc,containerd/containerd.sock,kubelet,cni/ipam,cni/cache,pod-logs,containers,run-containerd}
 done
 id=$(link_id "$NODE_BRIDGE")
 [[ -n $id && $(owned link "$NODE_BRIDGE") == "$id" ]] && ip link delete "$NODE_BRIDGE" # and the routes through it

@@ -26,7 +26,7 @@ image "$BIN/server" docker.io/simulated-peering/server:dev2 8080 65532:65532
 image "$BIN/operator" docker.io/simulated-peering/operator:dev 8080,8081,8082 65532:65532
 image "$BIN/coredns" docker.io/simulated-peering/coredns:local 1053 65532:65532
 image "$BIN/pause" docker.io/simulated-peering/pause:local "" 65535:65535
-for sock in "$STATE"/nodes/*/containerd/containerd.sock; do
-  [[ -S $sock ]] || continue
-  import_images "$sock"
+for dir in "$STATE"/nodes/*/; do
+  running containerd "${dir}pids" && import_images "${dir}containerd/containerd.sock"
 done
+exit 0

@@ -119,9 +119,16 @@ cgroup_dirs() {
 }
 
 # make_cgroup REL: creates REL (below $CGROUP) in every hierarchy, each
-# level's cpuset copied from its parent (a v1 cpuset cgroup starts empty).
+# level's cpuset copied from its parent (a v1 cpuset cgroup starts empty);
+# $CGROUP itself is recorded as the cluster's when this makes it.
 make_cgroup() {
   local dir level parent
+  if [[ -z $(owned cgroup "$CGROUP") ]]; then
+    for dir in $(cgroup_dirs "$CGROUP"); do
+      [[ -d $dir ]] && die "the cgroup $dir exists and is not this cluster's"
+    done
+    own cgroup "$CGROUP" -
+  fi
   while read -r dir; do
     parent=${dir%/"$1"}
     for level in ${1//\// }; do

@@ -33,7 +33,6 @@ for key in kernel.panic kernel.panic_on_oops vm.overcommit_memory; do
   [[ -f $STATE/sysctl.$key ]] || sysctl -n "$key" >"$STATE/sysctl.$key"
 done
 # The cluster's cgroup, where every process it starts lives.
-[[ -n $(owned cgroup "$CGROUP") ]] || own cgroup "$CGROUP" -
 make_cgroup "$CGROUP/control-plane"
 
 log "etcd"
