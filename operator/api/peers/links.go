@@ -58,10 +58,11 @@ type Link struct {
 	Pings       int        `json:"pings"` // in the window
 	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
 	// Segments and Retransmits are the TCP data segments the pinger sent
-	// for the window's pings (retransmissions included) and how many were
-	// retransmissions (Linux TCP_INFO; both 0 where it cannot be read):
-	// loss in the pinger → peer direction that TCP hid. Each ping sends one
-	// request segment, so Segments is about Pings plus Retransmits.
+	// for the window's successful pings (retransmissions included) and how
+	// many were retransmissions (Linux TCP_INFO; both 0 where it cannot be
+	// read): loss in the pinger → peer direction that TCP hid. A failed
+	// ping's are left out: its outage is counted as a failure. Each ping
+	// sends one request segment.
 	Segments    int `json:"segments,omitempty"`
 	Retransmits int `json:"retransmits,omitempty"`
 	// RTTBuckets counts the window's successful pings by round-trip time:

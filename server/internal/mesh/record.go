@@ -99,10 +99,15 @@ func (r *Record) Link(p peers.Peer) peers.Link {
 	return l
 }
 
-// tcpCounts sums the window's TCP segments and retransmits.
+// tcpCounts sums the TCP segments and retransmits of the window's
+// successful pings: a failed ping's retransmits are its outage (already
+// counted as a failure), not the grey loss of a link that works, and would
+// make a repaired link look lossy for a whole window.
 func (r *Record) tcpCounts() (segments, retransmits int) {
 	for _, s := range r.samples[:r.n] {
-		segments, retransmits = segments+s.segments, retransmits+s.retransmits
+		if s.ok {
+			segments, retransmits = segments+s.segments, retransmits+s.retransmits
+		}
 	}
 	return segments, retransmits
 }

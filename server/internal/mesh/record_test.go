@@ -64,9 +64,11 @@ func TestRecordWindow(t *testing.T) {
 	if !slices.Equal(l.RTTBuckets, want) {
 		t.Fatalf("buckets %v, want %v", l.RTTBuckets, want)
 	}
-	// Pings 10–29: i%3 runs 1,2,0,… so seven 1s and seven 2s.
-	if l.Retransmits != 7*1+7*2 || l.Segments != 20+21 {
-		t.Fatalf("segments %d retransmits %d, want 41 and 21", l.Segments, l.Retransmits)
+	// TCP counts of the successful pings only (a failed ping's retransmits
+	// are its outage): pings 10–29 retransmit i%3 (seven 1s and seven 2s,
+	// 21) of 1+i%3 segments (41), less the failed 10, 15, 20 and 25 (4 of 8).
+	if l.Retransmits != 21-4 || l.Segments != 41-8 {
+		t.Fatalf("segments %d retransmits %d, want 33 and 17", l.Segments, l.Retransmits)
 	}
 	// In the window: pings 10–29, of which 10, 15, 20, 25 failed.
 	if l.Pings != peers.LinkWindow || l.Loss != 4.0/20 {
