@@ -661,16 +661,25 @@ func promote(fs []Finding, links []Link, pods map[string]Pod) []Finding {
 	return fs
 }
 
-// absorb drops a finding inside another of the same severity (a pod on a
-// named node, a node in a named zone, a path from or to a named pod or
-// node), widening the direction of the one that stays.
+// absorb drops a Degraded finding inside another (a pod on a named node, a
+// node in a named zone, a path from or to a named pod or node), and a down
+// path through a Degraded component, widening the direction of the one that
+// stays.
 func absorb(fs []Finding, pods map[string]Pod) []Finding {
 	zoneOfNode := map[string]string{}
 	for _, p := range pods {
 		zoneOfNode[p.Node] = p.Zone
 	}
 	inside := func(g, f Finding) bool {
-		if g.Severity != Degraded || f.Severity != Degraded {
+		if f.Severity != Degraded {
+			return false
+		}
+		if g.Kind == KindLink && g.Severity == Down {
+			// Two pings in a row lost through a lossy component: its loss
+			// explains the path's failure.
+			return Covers(f, pods[g.From], pods[g.To])
+		}
+		if g.Severity != Degraded {
 			return false
 		}
 		ends := []Pod{pods[g.From], pods[g.To]}

@@ -128,6 +128,16 @@ func TestLocalize(t *testing.T) {
 				return 0
 			}},
 			[]string{"Node/node-2 Both Degraded"}},
+		// At 20% loss two pings in a row get lost now and then: the path
+		// is down, and the node's loss explains it.
+		{"a path down through a lossy node is the node's",
+			mesh{n: 6, nodeOf: threeNodes, lost: func(f, to Pod) int {
+				if f.Node != to.Node && (f.Node == "node-2" || to.Node == "node-2") {
+					return 5
+				}
+				return 0
+			}, broken: func(f, to Pod) bool { return f.Name == "p0" && to.Name == "p2" }},
+			[]string{"Node/node-2 Both Degraded"}},
 		{"a lossy pod, as it sends",
 			mesh{n: 6, lost: func(f, _ Pod) int {
 				if f.Name == "p4" {
