@@ -169,7 +169,7 @@ func TestALossyNodeIsDegraded(t *testing.T) {
 			}
 			loss, err := strconv.ParseFloat(strings.TrimSuffix(strings.Fields(lossText)[0], "%"), 64)
 			g.Expect(err).NotTo(HaveOccurred(), "loss %q", lossText)
-			t.Logf("%s%% dropped on %s: named in %d of %d samples, its links' loss %s", strings.TrimPrefix(tc.probability, "0."), broken, hits, samples, lossText)
+			t.Logf("%s dropped on %s: named in %d of %d samples, its links' loss %s", tc.probability, broken, hits, samples, lossText)
 			g.Expect(float64(hits)).To(BeNumerically(">=", 0.9*float64(samples)))
 			if tc.probability == "0.2" {
 				g.Expect(loss).To(BeNumerically("~", 35, 25), "the loss estimate of its links is between 10%% and 60%%")
