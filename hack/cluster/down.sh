@@ -33,8 +33,18 @@ for dir in "$STATE"/nodes/*/; do
   forget netns "$name"
   rm -rf "${dir:?}"/{containerd/root,containerd/state,containerd/runc,containerd/containerd.sock,kubelet,cni/ipam,cni/cache,pod-logs,containers,run-containerd}
 done
+# The nodes' veths, then the bridge (and the routes through it). A veth
+# usually goes with its namespace, but a namespace lingers while the
+# kernel still retransmits on its orphaned sockets (minutes, after a lossy
+# test); deleting our end frees it now.
+for link in $( [[ -f $STATE/owned ]] && awk '$1 == "link" {print $2}' "$STATE/owned" | sort -u); do
+  [[ $link == "$NODE_BRIDGE" ]] && continue
+  id=$(link_id "$link")
+  [[ -n $id && $(owned link "$link") == "$id" ]] && ip link delete "$link"
+  forget link "$link"
+done
 id=$(link_id "$NODE_BRIDGE")
-[[ -n $id && $(owned link "$NODE_BRIDGE") == "$id" ]] && ip link delete "$NODE_BRIDGE" # and the routes through it
+[[ -n $id && $(owned link "$NODE_BRIDGE") == "$id" ]] && ip link delete "$NODE_BRIDGE"
 forget link "$NODE_BRIDGE"
 
 # The control plane, and what runs beside it in GitOps mode.

@@ -46,8 +46,12 @@ fi
 [[ $(owned netns "$name") == "$(netns_id "$name")" ]] || die "the network namespace $name is not this cluster's"
 in_net() { nsenter --net="/run/netns/$name" "$@"; }
 veth=peeringv$i
-if ! ip link show "$veth" >/dev/null 2>&1; then
+if [[ -n $(link_id "$veth") && $(owned link "$veth") == "$(link_id "$veth")" ]] && ! ip -n "$name" link show eth0 >/dev/null 2>&1; then
+  ip link delete "$veth" # ours, to a namespace of an earlier run that lingers
+fi
+if [[ -z $(link_id "$veth") ]]; then
   ip link add "$veth" type veth peer name eth0 netns "$name"
+  own link "$veth" "$(link_id "$veth")"
   ip link set "$veth" master "$NODE_BRIDGE" up
   ip -n "$name" addr add "$ip/24" dev eth0
   ip -n "$name" link set eth0 up

@@ -102,6 +102,10 @@ done
 if [[ -n $(link_id "$NODE_BRIDGE") ]] && ! $bridge_ours; then
   refuse "a network link named $NODE_BRIDGE exists and is not this cluster's"
 fi
+for ((i = 1; i <= 5; i++)); do
+  id=$(link_id "peeringv$i") || continue
+  [[ -z $id || $(owned link "peeringv$i") == "$id" ]] || refuse "a network link named peeringv$i exists and is not this cluster's"
+done
 for dir in $(cgroup_dirs "$CGROUP"); do
   [[ -d $dir && -z $(owned cgroup "$CGROUP") ]] && refuse "the cgroup $dir exists and is not this cluster's"
 done
