@@ -87,7 +87,7 @@ func TestOneBrokenPathIsALink(t *testing.T) {
 	g.Expect(inPod(g, a, append([]string{"-I"}, rule...)...)).To(Succeed())
 	broke := time.Now()
 	link := "Link/" + a.Name + "→" + b.Name + " Down CannotReach"
-	g.Eventually(func(g Gomega) []string { return suspects(g, ns) }).WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).
+	g.Eventually(func(g Gomega) []string { return suspects(g, ns) }).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).
 		Should(ConsistOf(link))
 	t.Logf("the broken path was named %s after the fault", time.Since(broke).Round(100*time.Millisecond))
 	g.Consistently(func(g Gomega) []string { return suspects(g, ns) }).WithTimeout(6 * time.Second).Should(ConsistOf(link))
