@@ -137,7 +137,7 @@ func TestALossyNodeIsDegraded(t *testing.T) {
 		probability string
 		within      time.Duration
 		faults      int
-	}{{"0.2", 60 * time.Second, 3}, {"0.05", 3 * time.Minute, 1}} {
+	}{{"0.2", 60 * time.Second, 3}, {"0.05", 3 * time.Minute, 3}} {
 		rules := lossy(tc.probability)
 		t.Cleanup(func() { inject(rules, "-D") })
 		var detected, recovered []time.Duration

@@ -90,3 +90,38 @@ func TestLatencyHysteresis(t *testing.T) {
 		t.Fatalf("p99 by round %q, want %q", got, want)
 	}
 }
+
+// More than MaxSuspects places failing: the listed ten are the same every
+// round, however the counts move (so no event churns), ranked by severity,
+// the widest place, then the name.
+func TestManySuspectsListStably(t *testing.T) {
+	zones := map[string]string{}
+	for i := range 15 {
+		zones[fmt.Sprintf("node-%02d", i)] = fmt.Sprintf("zone-%02d", i)
+	}
+	tr := NewTracker()
+	var first []string
+	for round := range 4 {
+		m := fullMesh(1, zones)
+		for i := range 12 { // 12 pods unreachable, from a varying number of pingers
+			victim := fmt.Sprintf("node-%02d-0", i)
+			for j, p := range m.in.Pods {
+				if p.Name != victim && (j+round)%7 != 0 {
+					m.set(p.Name, victim, peers.LinkDown, i)
+				}
+			}
+		}
+		var listed []string
+		for _, s := range tr.Publish(Summarize(m.in), t0).Suspects {
+			listed = append(listed, s.Kind+"/"+s.Name)
+		}
+		if len(listed) != MaxSuspects {
+			t.Fatalf("round %d: %d suspects, want %d", round, len(listed), MaxSuspects)
+		}
+		if round == 0 {
+			first = listed
+		} else if !reflect.DeepEqual(listed, first) {
+			t.Fatalf("round %d listed %v, round 0 %v", round, listed, first)
+		}
+	}
+}
