@@ -218,62 +218,51 @@ func candidates(pods map[string]Pod, links []Link) []*scope {
 		s.links = append(s.links, i)
 	}
 	linkName := func(l Link) string { return l.From + "→" + l.To }
-	podOf := func(side func(Link) string) func(Link) string { return side }
-	from, to := func(l Link) string { return l.From }, func(l Link) string { return l.To }
-	nodeOf := func(side func(Link) string) func(Link) string {
-		return func(l Link) string { return pods[side(l)].Node }
+	// Each level's places, and how a place's links are grouped for the
+	// leave-worst-out test: a pod's by link, a node's by its own pod on
+	// the link, a zone's by its own node. A node's or zone's scope is the
+	// links crossing its boundary.
+	levels := []struct {
+		kind  Kind
+		of    func(Pod) string
+		group func(Pod) string // nil: by link
+	}{
+		{KindPod, func(p Pod) string { return p.Name }, nil},
+		{KindNode, func(p Pod) string { return p.Node }, func(p Pod) string { return p.Name }},
+		{KindZone, func(p Pod) string { return p.Zone }, func(p Pod) string { return p.Node }},
 	}
-	// inside(pick, name): the end of a link inside a place, for grouping a
-	// Both scope's links by the place's own pods or nodes.
-	insidePod := func(name string) func(Link) string {
-		return func(l Link) string {
-			if l.From == name {
-				return linkName(l)
-			}
-			return l.From + "→" + l.To
-		}
-	}
-	insideNode := func(node string) func(Link) string {
-		return func(l Link) string {
-			if pods[l.From].Node == node {
-				return l.From
-			}
-			return l.To
-		}
-	}
-	insideZone := func(zone string) func(Link) string {
-		return func(l Link) string {
-			if pods[l.From].Zone == zone {
-				return pods[l.From].Node
-			}
-			return pods[l.To].Node
-		}
-	}
+	grouping := map[string]func(Link) string{} // one per place
 	for i, l := range links {
 		a, b := pods[l.From], pods[l.To]
 		add(KindLink, linkName(l), Out, i, linkName)
-		add(KindPod, a.Name, Out, i, linkName)
-		add(KindPod, b.Name, In, i, linkName)
-		add(KindPod, a.Name, Both, i, insidePod(a.Name))
-		add(KindPod, b.Name, Both, i, insidePod(b.Name))
-		if a.Node != b.Node {
-			if a.Node != "" {
-				add(KindNode, a.Node, Out, i, podOf(from))
-				add(KindNode, a.Node, Both, i, insideNode(a.Node))
+		for _, lv := range levels {
+			from, to := lv.of(a), lv.of(b)
+			if from == to {
+				continue
 			}
-			if b.Node != "" {
-				add(KindNode, b.Node, In, i, podOf(to))
-				add(KindNode, b.Node, Both, i, insideNode(b.Node))
-			}
-		}
-		if a.Zone != b.Zone {
-			if a.Zone != "" {
-				add(KindZone, a.Zone, Out, i, nodeOf(from))
-				add(KindZone, a.Zone, Both, i, insideZone(a.Zone))
-			}
-			if b.Zone != "" {
-				add(KindZone, b.Zone, In, i, nodeOf(to))
-				add(KindZone, b.Zone, Both, i, insideZone(b.Zone))
+			for _, side := range []struct {
+				place string
+				d     Direction
+			}{{from, Out}, {to, In}} {
+				if side.place == "" {
+					continue
+				}
+				groupOf := linkName
+				if lv.group != nil {
+					key := string(lv.kind) + "/" + side.place
+					if groupOf = grouping[key]; groupOf == nil {
+						place, of, group := side.place, lv.of, lv.group
+						groupOf = func(l Link) string {
+							if of(pods[l.From]) == place {
+								return group(pods[l.From])
+							}
+							return group(pods[l.To])
+						}
+						grouping[key] = groupOf
+					}
+				}
+				add(lv.kind, side.place, side.d, i, groupOf)
+				add(lv.kind, side.place, Both, i, groupOf)
 			}
 		}
 	}
