@@ -198,6 +198,10 @@ func TestAHealthyMeshWritesNothing(t *testing.T) {
 	first := cluster.GetGroup(g, ns)
 	g.Expect(linksHealthy(first).Reason).To(Equal("AllLinksUp"), linksHealthy(first).Message)
 	writes, rv := 0, first.ResourceVersion
+	shown := func(pg *v1alpha1.PeerGroup) string { // what a write could have changed
+		return fmt.Sprintf("links %+v; LinksHealthy %s; ready %d", *pg.Status.Links, linksHealthy(pg).Message, pg.Status.ReadyReplicas)
+	}
+	before := shown(first)
 	var suspected []string
 	for range 60 { // 5 minutes
 		time.Sleep(5 * time.Second)
@@ -205,6 +209,8 @@ func TestAHealthyMeshWritesNothing(t *testing.T) {
 		if pg.ResourceVersion != rv {
 			writes++
 			rv = pg.ResourceVersion
+			t.Logf("status write: %s\n  was: %s", shown(pg), before)
+			before = shown(pg)
 		}
 		for _, s := range pg.Status.Suspects {
 			suspected = append(suspected, s.Kind+"/"+s.Name)

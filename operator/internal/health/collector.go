@@ -188,7 +188,6 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 		logf.FromContext(ctx).Error(err, "collecting links", "peergroup", client.ObjectKeyFromObject(pg))
 		return
 	}
-	summary := Summarize(in)
 	key := client.ObjectKeyFromObject(pg)
 	c.mu.Lock()
 	tracker := c.trackers[key]
@@ -197,7 +196,8 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 		c.trackers[key] = tracker
 	}
 	c.mu.Unlock()
-	r := tracker.Publish(summary, time.Now()) // one round at a time per group
+	in = tracker.Carry(in) // one round at a time per group
+	r := tracker.Publish(Summarize(in), time.Now())
 	record(key, r)
 	c.mu.Lock()
 	old, had := c.latest[key]

@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/localize"
 )
@@ -22,9 +23,10 @@ const (
 	AppearAfterDown     = 1
 	AppearAfterDegraded = 2
 	ClearAfter          = 2
-	// LatencyRounds a new latency bucket must hold before it is written
-	// (one that moves two buckets or more is written at once).
-	LatencyRounds = 3
+	// LatencyRounds a neighbouring latency bucket must hold before it is
+	// written (one that moves two buckets or more is written at once): a
+	// quantile near a bucket's bound wanders across it.
+	LatencyRounds = 10
 )
 
 // Result is what a group's status shows.
@@ -40,6 +42,43 @@ type Result struct {
 type Tracker struct {
 	entries  map[string]*entry
 	p50, p99 latency
+	// samples is the count behind the written latency, rewritten with it
+	// (a count that moves every round would be a write every round).
+	samples int32
+	// last is each pod's latest report, and gaps how many rounds in a row
+	// it has been carried over (Carry).
+	last map[string]peers.Links
+	gaps map[string]int
+}
+
+// Carry fills a round's gaps: a pod that did not answer this round but did
+// the round before is taken at its previous report, once. A single slow
+// /links answer (a busy node, a full CPU) is not news, and would be two
+// status writes (unreported, then reported again); two rounds in a row
+// without an answer are.
+func (t *Tracker) Carry(in Input) Input {
+	if t.last == nil {
+		t.last, t.gaps = map[string]peers.Links{}, map[string]int{}
+	}
+	reports := make(map[string]peers.Links, len(in.Reports))
+	for pinger := range in.Expected {
+		if r, ok := in.Reports[pinger]; ok {
+			reports[pinger], t.last[pinger], t.gaps[pinger] = r, r, 0
+		} else if r, ok := t.last[pinger]; ok && t.gaps[pinger] == 0 {
+			reports[pinger], t.gaps[pinger] = r, 1
+		} else {
+			delete(t.last, pinger)
+			delete(t.gaps, pinger)
+		}
+	}
+	for pinger := range t.last {
+		if _, expected := in.Expected[pinger]; !expected {
+			delete(t.last, pinger) // left the group, or does not count now
+			delete(t.gaps, pinger)
+		}
+	}
+	in.Reports = reports
+	return in
 }
 
 type entry struct {
@@ -129,13 +168,17 @@ func (t *Tracker) Publish(s Summary, now time.Time) Result {
 	}
 	b50, samples := quantileBucket(s.Buckets, 0.50)
 	b99, _ := quantileBucket(s.Buckets, 0.99)
+	was50, was99 := t.p50.written, t.p99.written
 	if b := t.p50.update(b50); b >= 0 {
 		l.P50 = bucketBound(b)
 	}
 	if b := t.p99.update(b99); b >= 0 {
 		l.P99 = bucketBound(b)
 	}
-	l.Samples = int32(samples)
+	if t.p50.written != was50 || t.p99.written != was99 || t.samples == 0 {
+		t.samples = int32(samples)
+	}
+	l.Samples = t.samples
 	return r
 }
 

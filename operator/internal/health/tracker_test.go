@@ -64,9 +64,9 @@ func TestHysteresis(t *testing.T) {
 	}
 }
 
-// The latency written moves by buckets, with hysteresis: one round in a
-// neighbouring bucket writes nothing, three do; a jump of two buckets is
-// written at once.
+// The latency written moves by buckets, with hysteresis: rounds in a
+// neighbouring bucket write nothing until LatencyRounds of them in a row; a
+// jump of two buckets is written at once.
 func TestLatencyHysteresis(t *testing.T) {
 	at := func(rtt time.Duration) *mesh {
 		m := fullMesh(2, threeNodes())
@@ -81,11 +81,19 @@ func TestLatencyHysteresis(t *testing.T) {
 	}
 	tr := NewTracker()
 	var got []string
-	for _, rtt := range []time.Duration{800 * time.Microsecond, 1500 * time.Microsecond, 800 * time.Microsecond,
-		1500 * time.Microsecond, 1500 * time.Microsecond, 1500 * time.Microsecond, 30 * time.Millisecond} {
+	rtts := []time.Duration{800 * time.Microsecond, 1500 * time.Microsecond, 800 * time.Microsecond}
+	for range LatencyRounds {
+		rtts = append(rtts, 1500*time.Microsecond)
+	}
+	rtts = append(rtts, 30*time.Millisecond)
+	for _, rtt := range rtts {
 		got = append(got, tr.Publish(Summarize(at(rtt).in), t0).Links.P99)
 	}
-	want := []string{"1ms", "1ms", "1ms", "1ms", "1ms", "2ms", "50ms"}
+	want := []string{"1ms", "1ms", "1ms"}
+	for range LatencyRounds - 1 {
+		want = append(want, "1ms")
+	}
+	want = append(want, "2ms", "50ms")
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("p99 by round %q, want %q", got, want)
 	}
@@ -123,5 +131,30 @@ func TestManySuspectsListStably(t *testing.T) {
 		} else if !reflect.DeepEqual(listed, first) {
 			t.Fatalf("round %d listed %v, round 0 %v", round, listed, first)
 		}
+	}
+}
+
+// A pod that misses one round is taken at its previous report; two rounds
+// in a row, it is unreported. The status does not flap on one slow answer.
+func TestOneMissedReportIsCarriedOver(t *testing.T) {
+	tr := NewTracker()
+	m := fullMesh(2, threeNodes())
+	var got []string
+	for _, missing := range [][]string{nil, {"node-1-0"}, nil, {"node-1-0"}, {"node-1-0"}, {"node-1-0"}} {
+		in := m.in
+		in.Reports = map[string]peers.Links{}
+		for name, r := range m.in.Reports {
+			in.Reports[name] = r
+		}
+		for _, name := range missing {
+			delete(in.Reports, name)
+		}
+		l := tr.Publish(Summarize(tr.Carry(in)), t0).Links
+		got = append(got, fmt.Sprintf("%s unreported %d", l.Summary, l.UnreportedPods))
+	}
+	want := []string{"30/30 unreported 0", "30/30 unreported 0", "30/30 unreported 0", "30/30 unreported 0",
+		"25/30 unreported 1", "25/30 unreported 1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("rounds %q\nwant %q", got, want)
 	}
 }
