@@ -162,13 +162,13 @@ type LinksStatus struct {
 	UnreportedPods int32 `json:"unreportedPods,omitempty"`
 	// P50 and P99 of the round-trip times of the successful pings of every
 	// up link's window, pooled: the upper bound of the bucket (1-2-5 steps
-	// from 50µs) the quantile falls in. A new bucket is written after three
-	// rounds in it, or at once when it moves by two buckets or more.
+	// from 50µs) the quantile falls in. A neighbouring bucket is written
+	// after ten rounds in a row in it, one two or more buckets away at once.
 	// +optional
 	P50 string `json:"p50,omitempty"`
 	// +optional
 	P99 string `json:"p99,omitempty"`
-	// Samples is how many pings P50 and P99 are over.
+	// Samples is how many pings P50 and P99 are over (when they were written).
 	// +optional
 	Samples int32 `json:"samples,omitempty"`
 	// Suspect names the first suspect, "<Kind>/<name>", for kubectl get.
