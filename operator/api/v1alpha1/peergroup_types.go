@@ -162,8 +162,8 @@ type LinksStatus struct {
 	UnreportedPods int32 `json:"unreportedPods,omitempty"`
 	// P50 and P99 of the round-trip times of the successful pings of every
 	// up link's window, pooled: the upper bound of the bucket (1-2-5 steps
-	// from 50µs) the quantile falls in. A neighbouring bucket is written
-	// after ten rounds in a row in it, one two or more buckets away at once.
+	// from 50µs) the quantile falls in. It is written again only when it
+	// moves three buckets (a factor of ten) or more for three rounds in a row.
 	// +optional
 	P50 string `json:"p50,omitempty"`
 	// +optional

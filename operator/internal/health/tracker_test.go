@@ -64,9 +64,10 @@ func TestHysteresis(t *testing.T) {
 	}
 }
 
-// The latency written moves by buckets, with hysteresis: rounds in a
-// neighbouring bucket write nothing until LatencyRounds of them in a row; a
-// jump of two buckets is written at once.
+// The latency written moves only beyond a band (LatencyBand buckets, a
+// factor of ten) held for LatencyRounds rounds in a row: 1, 2 and 5 ms of
+// noise write nothing; 50 ms for a round writes nothing; 50 ms for three
+// rounds does.
 func TestLatencyHysteresis(t *testing.T) {
 	at := func(rtt time.Duration) *mesh {
 		m := fullMesh(2, threeNodes())
@@ -81,19 +82,11 @@ func TestLatencyHysteresis(t *testing.T) {
 	}
 	tr := NewTracker()
 	var got []string
-	rtts := []time.Duration{800 * time.Microsecond, 1500 * time.Microsecond, 800 * time.Microsecond}
-	for range LatencyRounds {
-		rtts = append(rtts, 1500*time.Microsecond)
-	}
-	rtts = append(rtts, 30*time.Millisecond)
-	for _, rtt := range rtts {
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	for _, rtt := range []time.Duration{ms(0.8), ms(1.5), ms(4), ms(1.5), ms(4), ms(4), ms(4), ms(30), ms(0.8), ms(30), ms(30), ms(30), ms(30)} {
 		got = append(got, tr.Publish(Summarize(at(rtt).in), t0).Links.P99)
 	}
-	want := []string{"1ms", "1ms", "1ms"}
-	for range LatencyRounds - 1 {
-		want = append(want, "1ms")
-	}
-	want = append(want, "2ms", "50ms")
+	want := []string{"1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "50ms", "50ms"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("p99 by round %q, want %q", got, want)
 	}
