@@ -101,6 +101,8 @@ type Summary struct {
 	// What the findings were made of, to count the links they cover.
 	pods  map[string]localize.Pod
 	links []localize.Link
+	// waiting pods do not count yet (new, not Ready, terminating).
+	waiting int
 }
 
 // Summarize counts the links between pods that count and localizes what
@@ -109,11 +111,13 @@ func Summarize(in Input) Summary {
 	s := Summary{Buckets: make([]int, len(peers.RTTBucketBounds)+1), pods: map[string]localize.Pod{}}
 	var lin localize.Input
 	for _, p := range in.Pods {
-		if p.Counts {
-			lp := localize.Pod{Name: p.Name, Node: p.Node, Zone: p.Zone}
-			s.pods[p.Name] = lp
-			lin.Pods = append(lin.Pods, lp)
+		if !p.Counts {
+			s.waiting++
+			continue
 		}
+		lp := localize.Pod{Name: p.Name, Node: p.Node, Zone: p.Zone}
+		s.pods[p.Name] = lp
+		lin.Pods = append(lin.Pods, lp)
 	}
 	st := &s.Links
 	for pinger := range in.Expected {

@@ -164,6 +164,9 @@ func (t *Tracker) Publish(s Summary, now time.Time) Result {
 	}
 	l := &r.Links
 	l.Summary = fmt.Sprintf("%d/%d", l.Up, l.Expected)
+	if l.Up+l.Down == 0 && (l.Expected > 0 || s.waiting > 0) {
+		l.Summary = "pending" // nothing measured yet, and links to come
+	}
 	if l.Degraded > 0 {
 		l.Summary += fmt.Sprintf(" (%d lossy)", l.Degraded)
 	}

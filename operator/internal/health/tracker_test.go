@@ -151,3 +151,33 @@ func TestOneMissedReportIsCarriedOver(t *testing.T) {
 		t.Fatalf("rounds %q\nwant %q", got, want)
 	}
 }
+
+// A new group's pods count only after an interval Ready, and their links
+// are measured after their first pings: until then LINKS reads "pending",
+// not "0/0". A group of one pod has no link to wait for.
+func TestPendingBeforeAnythingIsMeasured(t *testing.T) {
+	m := fullMesh(2, threeNodes())
+	waiting := m.in
+	waiting.Pods = nil
+	for _, p := range m.in.Pods {
+		p.Counts = false
+		waiting.Pods = append(waiting.Pods, p)
+	}
+	unmeasured := fullMesh(2, threeNodes())
+	for pinger, r := range unmeasured.in.Reports {
+		for _, l := range r.Links {
+			unmeasured.set(pinger, l.Peer, peers.LinkUnmeasured, 0)
+		}
+	}
+	single := Input{Pods: []Pod{{Name: "only", Node: "node-1", Counts: true}}, Expected: map[string][]string{"only": nil}}
+	for _, tc := range []struct {
+		name string
+		in   Input
+		want string
+	}{{"pods not counting yet", waiting, "pending"}, {"links not measured yet", unmeasured.in, "pending"},
+		{"one pod", single, "0/0"}, {"measured", m.in, "30/30"}} {
+		if got := NewTracker().Publish(Summarize(tc.in), t0).Links.Summary; got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
