@@ -250,6 +250,9 @@ func (r *PeerGroupReconciler) summarizeLinks(obj *v1alpha1.PeerGroup) {
 		}
 	}
 	links := res.Links
+	if links.Expected == 0 && obj.DesiredReplicas() > 1 {
+		links.Summary = "pending" // its pods are still coming: links to come
+	}
 	obj.Status.Links, obj.Status.Suspects = &links, res.Suspects
 	status, reason, msg := health.Condition(res.Links, res.Suspects)
 	switch status {
