@@ -31,6 +31,10 @@ for dir in "$STATE"/nodes/*/; do
   id=$(netns_id "$name")
   [[ -n $id && $(owned netns "$name") == "$id" ]] && ip netns delete "$name" # its veth goes with it
   forget netns "$name"
+  # Nothing mounted below the node's folder may be left when it is removed
+  # (its mounts live in its own mount namespace, gone by now; this is for
+  # a host-visible one from a killed run), deepest first.
+  awk -v d="$dir" 'index($2, d "/") == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   rm -rf "${dir:?}"/{containerd/root,containerd/state,containerd/runc,containerd/containerd.sock,kubelet,cni/ipam,cni/cache,pod-logs,containers,run-containerd}
 done
 # The nodes' veths, then the bridge (and the routes through it). A veth
