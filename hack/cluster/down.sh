@@ -27,7 +27,9 @@ for dir in "$STATE"/nodes/*/; do
   running containerd "$dir/pids" && kill_containers "$dir/containerd/containerd.sock"
   for daemon in containerd mounts; do stop "$daemon" "$dir/pids"; done
   for f in "$dir"/pids/*.pid; do [[ -f $f ]] && stop "$(basename "$f" .pid)" "$dir/pids"; done
-  remove_cgroup "$CGROUP/$name"
+  # Cgroup names are the machine's, not this state folder's: only a cgroup
+  # tree this cluster recorded making is emptied.
+  [[ -n $(owned cgroup "$CGROUP") ]] && remove_cgroup "$CGROUP/$name"
   id=$(netns_id "$name")
   [[ -n $id && $(owned netns "$name") == "$id" ]] && ip netns delete "$name" # its veth goes with it
   forget netns "$name"
@@ -56,8 +58,10 @@ for name in kustomize-controller source-controller gitserver kube-scheduler kube
   stop "$name"
 done
 for f in "$PIDS"/*.pid; do [[ -f $f ]] && stop "$(basename "$f" .pid)"; done
-remove_cgroup "$CGROUP/control-plane"
-[[ -n $(owned cgroup "$CGROUP") ]] && remove_cgroup "$CGROUP"
+if [[ -n $(owned cgroup "$CGROUP") ]]; then
+  remove_cgroup "$CGROUP/control-plane"
+  remove_cgroup "$CGROUP"
+fi
 forget cgroup "$CGROUP"
 
 # Mounts under the state folder (a killed run's kubelet or containerd may

@@ -63,6 +63,45 @@ func TestTeardownLeavesOtherSoftwareAlone(t *testing.T) {
 	}
 }
 
+// The cluster's cgroup names are the machine's: a teardown with another
+// state folder (which did not record making them) leaves every process in
+// them alone. Before this was tested, such a teardown killed a running
+// cluster's control plane and a node.
+func TestTeardownLeavesCgroupsItDidNotRecord(t *testing.T) {
+	asRoot(t)
+	root := "/sys/fs/cgroup/pids/simulated-peering"
+	if _, err := os.Stat(root); err == nil {
+		t.Skip("a cluster's cgroup exists here (a cluster is up?): the test would have to use it")
+	}
+	dir := filepath.Join(root, "control-plane")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Skip("cannot make a pids cgroup here:", err)
+	}
+	t.Cleanup(func() { os.Remove(dir); os.Remove(root) })
+	other := exec.Command("sleep", "300")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { other.Wait(); close(exited) }()
+	t.Cleanup(func() { other.Process.Kill(); <-exited })
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(other.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	if err := os.MkdirAll(filepath.Join(state, "nodes", "peering-node-1", "pids"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := script(t, state, nil, "../../hack/cluster/down.sh"); err != nil {
+		t.Fatalf("down.sh: %v\n%s", err, out)
+	}
+	select {
+	case <-exited:
+		t.Fatal("down.sh killed a process in a cgroup it did not record")
+	case <-time.After(time.Second):
+	}
+}
+
 // A process the cluster recorded is stopped, and one whose PID file names
 // another start time (a reused PID) is not.
 func TestTeardownStopsOnlyTheRecordedProcess(t *testing.T) {
@@ -77,8 +116,9 @@ func TestTeardownStopsOnlyTheRecordedProcess(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Process.Kill() })
 	}
-	exited := make(chan error, 1)
+	exited, otherExited := make(chan error, 1), make(chan error, 1)
 	go func() { exited <- ours.Wait() }()
+	go func() { otherExited <- other.Wait() }()
 	snippet := `mkdir -p "$PIDS"; record_pid "$PIDS/etcd.pid" ` + strconv.Itoa(ours.Process.Pid) +
 		`; record_pid "$PIDS/kube-apiserver.pid" ` + strconv.Itoa(other.Process.Pid) +
 		`; read -r pid start boot <"$PIDS/kube-apiserver.pid"; echo "$pid $((start - 1)) $boot" >"$PIDS/kube-apiserver.pid"`
@@ -96,8 +136,10 @@ func TestTeardownStopsOnlyTheRecordedProcess(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the recorded process was not stopped")
 	}
-	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+	select { // a killed child would be a zombie that still takes signals: wait for it instead
+	case err := <-otherExited:
 		t.Fatalf("the process whose start time differs from the record was stopped: %v", err)
+	case <-time.After(time.Second):
 	}
 }
 
