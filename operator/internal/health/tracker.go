@@ -93,7 +93,8 @@ type entry struct {
 	// shown is what the status lists; it changes with the finding's
 	// direction, severity or note, or its loss moving by half or more,
 	// not with every round's counts (each change is a status write).
-	shown v1alpha1.Suspect
+	shown     v1alpha1.Suspect
+	shownLoss float64 // the finding's loss when shown was written
 }
 
 // NewTracker starts with nothing published.
@@ -157,8 +158,8 @@ func (t *Tracker) Publish(s Summary, now time.Time) Result {
 		}
 	}
 	for _, e := range published[:min(len(published), MaxSuspects)] {
-		if next := suspect(e); e.shown.Name == "" || meaningful(e.shown, next, e.finding) {
-			e.shown = next
+		if next := suspect(e); e.shown.Name == "" || meaningful(e.shown, next, e.shownLoss, e.finding) {
+			e.shown, e.shownLoss = next, e.finding.Loss
 		}
 		r.Suspects = append(r.Suspects, e.shown)
 	}
@@ -204,17 +205,13 @@ func suspect(e *entry) v1alpha1.Suspect {
 	return s
 }
 
-// meaningful: the suspect changed in a way worth a status write.
-func meaningful(shown, next v1alpha1.Suspect, f localize.Finding) bool {
+// meaningful: the suspect changed in a way worth a status write (its
+// loss compared with the loss it was shown with, not parsed back).
+func meaningful(shown, next v1alpha1.Suspect, shownLoss float64, f localize.Finding) bool {
 	if shown.Reason != next.Reason || shown.Severity != next.Severity || shown.Note != next.Note || shown.Node != next.Node {
 		return true
 	}
-	var before float64
-	if _, err := fmt.Sscanf(shown.Loss, "%g%%", &before); err != nil || f.Severity != localize.Degraded {
-		return false
-	}
-	now := 100 * f.Loss
-	return now > 1.5*before || now < before/1.5
+	return f.Severity == localize.Degraded && (f.Loss > 1.5*shownLoss || f.Loss < shownLoss/1.5)
 }
 
 // latency writes a quantile's bucket with hysteresis.

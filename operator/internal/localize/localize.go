@@ -195,7 +195,7 @@ func Localize(in Input) []Finding {
 	}
 	down := explainDown(links, scopes)
 	findings := describeDown(down, links, pods)
-	findings = append(findings, explainLoss(links, scopes, down, pods)...)
+	findings = append(findings, explainLoss(links, scopes, pods)...)
 	findings = mergeDirections(findings)
 	findings = promote(findings, links, pods)
 	findings = absorb(findings, pods)
@@ -421,7 +421,7 @@ func describeDown(cs []chosen, links []Link, pods map[string]Pod) []Finding {
 // each against the group's baseline: the pooled loss of the other up links
 // (not in its scope, not explained yet), so a fault on half the mesh's
 // links does not raise its own bar.
-func explainLoss(links []Link, scopes []*scope, down []chosen, pods map[string]Pod) []Finding {
+func explainLoss(links []Link, scopes []*scope, pods map[string]Pod) []Finding {
 	used := downLinks(links) // down, or explained by a Degraded finding
 	var out []Finding
 	for {
