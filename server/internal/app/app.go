@@ -61,6 +61,7 @@ func Run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		ready.Store(true)
 	} else {
 		poller := &source.Poller{URL: cfg.PeersURL, Self: cfg.PodName, TokenFile: cfg.TokenFile, Log: log, Metrics: m,
+			OutageErrorAfter: cfg.OutageError,
 			Apply: func(doc peers.Document) {
 				pingers.Apply(meshSettings(doc.PingInterval.Duration, doc.PingTimeout.Duration), doc.Peers)
 				revision.Store(&doc.Revision)

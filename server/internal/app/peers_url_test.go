@@ -90,16 +90,18 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 	g.Expect(failures()).To(Equal(1), "the same failure was logged more than once")
 	stillPinging("answers garbage")
 
+	outages := func() int { return s.log.count("peers endpoint unreachable;") }
 	ep.update(func(e *endpoint) { e.mode = "error" })
-	g.Eventually(failures).WithTimeout(10 * time.Second).Should(Equal(2))
-	g.Expect(s.log.messages()).To(ContainElement(ContainSubstring("peers endpoint failed")))
+	g.Eventually(outages).WithTimeout(10 * time.Second).Should(Equal(1))
 	stillPinging("answers 502")
 
 	addr := ep.Listener.Addr().String()
 	ep.CloseClientConnections()
 	ep.Listener.Close() // down: connection refused
-	g.Eventually(failures).WithTimeout(20 * time.Second).Should(Equal(3))
+	g.Eventually(outages).WithTimeout(20 * time.Second).Should(Equal(2))
 	stillPinging("is down")
+	g.Expect(failures()).To(Equal(1), "an outage was logged as a failed answer")
+	g.Expect(s.log.errors()).To(Equal(1), "only the garbage answer is an ERROR:\n%s", strings.Join(s.log.messages(), "\n"))
 	g.Expect(s.log.count("stopped pinging")).To(BeZero())
 	g.Expect(strings.Join(s.log.messages(), "\n")).NotTo(ContainSubstring("pong from p2"))
 
@@ -114,6 +116,38 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 	g.Eventually(func() int { return s.log.count("peers endpoint answering again") }).WithTimeout(60 * time.Second).Should(Equal(1))
 	g.Eventually(func() int { return s.log.count(pongPrefix("p2")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 	g.Expect(s.log.count("now pinging p1 ")).To(Equal(1), "p1's loop was restarted")
+}
+
+// An endpoint that refuses connections (an operator restart with no ready
+// replica) is a WARN with its backoff; only an outage longer than
+// PEERS_OUTAGE_ERROR_AFTER becomes one ERROR line, and the recovery says
+// how long it lasted.
+func TestAnOutageIsAWarningUntilItLasts(t *testing.T) {
+	t.Parallel()
+	g := NewWithT(t)
+	p1 := startPeer(t, "p1")
+	ep := newEndpoint(t, document("r1", time.Second, p1))
+	s := startServer(t, config.Config{PodName: "self", PeersURL: ep.URL + "/peers", OutageError: 4 * time.Second}, nil)
+	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
+
+	addr := ep.Listener.Addr().String()
+	ep.CloseClientConnections()
+	ep.Listener.Close()
+	g.Eventually(func() int { return s.log.count("peers endpoint unreachable;") }).WithTimeout(3 * time.Second).Should(Equal(1))
+	time.Sleep(2 * time.Second) // retried at ~1s and ~3s: still short of the bound
+	g.Expect(s.log.errors()).To(BeZero(), "a short outage was logged as an error:\n%s", strings.Join(s.log.messages(), "\n"))
+
+	escalated := func() int { return s.log.count("peers endpoint unreachable for longer than 4s") }
+	g.Eventually(escalated).WithTimeout(10 * time.Second).Should(Equal(1))
+	g.Expect(s.log.errors()).To(Equal(1))
+
+	ln, err := net.Listen("tcp", addr)
+	g.Expect(err).NotTo(HaveOccurred())
+	back := &http.Server{Handler: http.HandlerFunc(ep.serve)}
+	go back.Serve(ln)
+	t.Cleanup(func() { back.Close() })
+	g.Eventually(func() int { return s.log.count("peers endpoint answering again") }).WithTimeout(40 * time.Second).Should(Equal(1))
+	g.Expect(escalated()).To(Equal(1), "the outage was escalated more than once")
 }
 
 // A 503 with Retry-After (the operator shutting down, or a poll cap) is

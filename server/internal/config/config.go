@@ -26,6 +26,7 @@ type Config struct {
 	Peers        string        `env:"PEERS" help:"static peers, host:port,host:port (standalone mode; excludes PEERS_URL)"`
 	PeersURL     string        `env:"PEERS_URL" help:"the operator's peers endpoint, re-polled for changes (excludes PEERS)"`
 	TokenFile    string        `env:"PEERS_TOKEN_FILE" help:"file holding the pod's projected ServiceAccount token, sent to PEERS_URL as a bearer token and re-read for every request"`
+	OutageError  time.Duration `env:"PEERS_OUTAGE_ERROR_AFTER" envDefault:"2m" help:"how long PEERS_URL may be unreachable (refused, reset, timing out, 502-504) before it is logged as ERROR; shorter outages, such as an operator restart, are WARN"`
 	PingInterval time.Duration `env:"PING_INTERVAL" envDefault:"60s" help:"how often to ping each peer; the peers endpoint's value wins"`
 	PingTimeout  time.Duration `env:"PING_TIMEOUT" default:"derived" help:"per-ping timeout, shorter than PING_INTERVAL; unset: min(2s, PING_INTERVAL/2); the peers endpoint's value wins"`
 	LogFormat    string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
@@ -73,6 +74,8 @@ func (c *Config) check(vars map[string]string) error {
 	switch {
 	case c.Port < 1 || c.Port > 65535:
 		return bad("PORT", "a port number 1-65535")
+	case c.OutageError <= 0:
+		return bad("PEERS_OUTAGE_ERROR_AFTER", "a positive duration such as 2m")
 	case c.PingInterval <= 0:
 		return bad("PING_INTERVAL", "a positive duration such as 10s")
 	case c.PingTimeout <= 0:

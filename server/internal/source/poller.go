@@ -11,11 +11,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
@@ -46,6 +48,10 @@ type Poller struct {
 	// sent as a bearer token. It is read for every request: the kubelet
 	// rotates it.
 	TokenFile string
+	// OutageErrorAfter is how long the endpoint may be unreachable before
+	// the outage is logged as ERROR; shorter ones are WARN: an operator
+	// restart or upgrade must not page anyone. Zero means two minutes.
+	OutageErrorAfter time.Duration
 
 	client *http.Client
 }
@@ -55,13 +61,18 @@ func (p *Poller) Run(ctx context.Context) {
 	if p.Wait == 0 {
 		p.Wait = LongPoll
 	}
+	if p.OutageErrorAfter == 0 {
+		p.OutageErrorAfter = 2 * time.Minute
+	}
 	p.client = &http.Client{Timeout: p.Wait + 15*time.Second}
 	var (
-		revision string
-		order    uint64 // of the applied document
-		ignored  string // the last older revision ignored, logged once
-		failures int
-		lastErr  string
+		revision  string
+		order     uint64 // of the applied document
+		ignored   string // the last older revision ignored, logged once
+		failures  int
+		lastErr   string
+		downSince time.Time // of the first failure in a row
+		escalated bool      // the outage was logged as ERROR
 	)
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -78,16 +89,33 @@ func (p *Poller) Run(ctx context.Context) {
 		}
 		if err != nil {
 			failures++
-			if msg := err.Error(); msg != lastErr { // once per distinct failure
-				p.Log.Error("peers endpoint failed; keeping the last good peer set", "url", p.URL, "error", msg, "revision", revision)
-				lastErr = msg
+			if failures == 1 {
+				downSince = start
 			}
-			sleep(ctx, backoff(failures))
+			wait, down := backoff(failures), time.Since(downSince).Round(time.Millisecond)
+			msg := err.Error()
+			switch {
+			case !unreachable(err):
+				if msg != lastErr { // once per distinct failure
+					p.Log.Error("peers endpoint failed; keeping the last good peer set",
+						"url", p.URL, "error", msg, "revision", revision, "retry_in", wait.Round(time.Millisecond))
+				}
+			case down >= p.OutageErrorAfter && !escalated:
+				p.Log.Error(fmt.Sprintf("peers endpoint unreachable for longer than %s; keeping the last good peer set", p.OutageErrorAfter),
+					"url", p.URL, "error", msg, "down_for", down, "failures", failures, "revision", revision, "retry_in", wait.Round(time.Millisecond))
+				escalated = true
+			case msg != lastErr:
+				p.Log.Warn("peers endpoint unreachable; keeping the last good peer set",
+					"url", p.URL, "error", msg, "down_for", down, "revision", revision, "retry_in", wait.Round(time.Millisecond))
+			}
+			lastErr = msg
+			sleep(ctx, wait)
 			continue
 		}
 		if failures > 0 {
-			p.Log.Info("peers endpoint answering again", "url", p.URL, "after_failures", failures)
-			failures, lastErr = 0, ""
+			p.Log.Info("peers endpoint answering again", "url", p.URL, "after_failures", failures,
+				"down_for", time.Since(downSince).Round(time.Millisecond))
+			failures, lastErr, escalated = 0, "", false
 		}
 		p.Metrics.LastConfigFetch.SetToCurrentTime()
 		if changed && doc.Order < order {
@@ -153,15 +181,39 @@ func (p *Poller) fetch(ctx context.Context, revision string) (doc peers.Document
 		if after, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
 			return doc, false, &retryLaterError{after: after, reason: errorText(body)}
 		}
-		return doc, false, fmt.Errorf("status %s: %s", resp.Status, errorText(body))
+		return doc, false, &statusError{code: resp.StatusCode, text: errorText(body)}
 	case resp.StatusCode != http.StatusOK:
-		return doc, false, fmt.Errorf("status %s: %s", resp.Status, errorText(body))
+		return doc, false, &statusError{code: resp.StatusCode, text: errorText(body)}
 	}
 	doc, err = peers.Decode(body)
 	if err != nil {
 		return doc, false, err
 	}
 	return doc, doc.Revision != revision, nil
+}
+
+// unreachable tells an outage that an operator restart or rollout explains
+// (nothing listening, a connection reset or timed out, a proxy's 502-504)
+// from an answer that is wrong, which a person must look at.
+func unreachable(err error) bool {
+	var status *statusError
+	if errors.As(err, &status) {
+		return status.code == http.StatusBadGateway || status.code == http.StatusServiceUnavailable ||
+			status.code == http.StatusGatewayTimeout
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// statusError is an answer with a status other than 200 or 304.
+type statusError struct {
+	code int
+	text string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("status %d %s: %s", e.code, http.StatusText(e.code), e.text)
 }
 
 // maxToken bounds the token file: a ServiceAccount token is about 1 KiB.
