@@ -183,23 +183,42 @@ func (c *Collector) RoundDone() <-chan struct{} {
 }
 
 func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
-	in, err := c.Round(ctx, pg, time.Now())
-	if err != nil {
-		logf.FromContext(ctx).Error(err, "collecting links", "peergroup", client.ObjectKeyFromObject(pg))
-		return
-	}
 	key := client.ObjectKeyFromObject(pg)
+	log := logf.FromContext(ctx).WithValues("peergroup", key)
+	roundCtx, cancel := context.WithTimeout(ctx, RoundDeadline(pg.Interval()))
+	defer cancel()
+	in, err := c.Round(roundCtx, pg, time.Now())
+	switch {
+	case ctx.Err() != nil:
+		return // shutting down or no longer leading: not a failure, and not a round
+	case err != nil:
+		log.Error(err, "collecting links")
+		return
+	case roundCtx.Err() != nil:
+		log.Info("links round reached its deadline; the pods not heard from count as unreported",
+			"deadline", RoundDeadline(pg.Interval()), "reported", len(in.Reports), "expected", len(in.Expected))
+	}
 	c.mu.Lock()
+	_, known := c.next[key]
 	tracker := c.trackers[key]
-	if tracker == nil {
+	if tracker == nil && known {
 		tracker = NewTracker()
 		c.trackers[key] = tracker
 	}
 	c.mu.Unlock()
+	if !known {
+		return // deleted while the round ran: forgotten, and it stays so
+	}
 	in = tracker.Carry(in) // one round at a time per group
 	r := tracker.Publish(Summarize(in), time.Now())
-	record(key, r)
 	c.mu.Lock()
+	if _, known := c.next[key]; !known {
+		c.mu.Unlock()
+		return
+	}
+	// Under c.mu, so forgetAllBut cannot drop the series between the check
+	// and the write.
+	record(key, r)
 	old, had := c.latest[key]
 	c.latest[key], c.matrices[key] = r, sync.OnceValue(func() Matrix { return BuildMatrix(in) })
 	close(c.roundDone)
@@ -212,6 +231,10 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 		}
 	}
 }
+
+// RoundDeadline bounds a round: pods that time out (a dead node's) leave
+// the others' reports on time; those not heard from by then are unreported.
+func RoundDeadline(interval time.Duration) time.Duration { return interval / 2 }
 
 // Round fetches every counting pod's /links.
 func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.Time) (Input, error) {
@@ -246,12 +269,12 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 		if !ok {
 			continue
 		}
-		mine <- struct{}{} // freed by this round's own fetches
-		select {
-		case c.fetches <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return Input{}, ctx.Err()
+		if !acquire(ctx, mine) { // freed by this round's own fetches
+			break // the round's deadline: the rest are unreported
+		}
+		if !acquire(ctx, c.fetches) {
+			<-mine
+			break
 		}
 		wg.Add(1)
 		go func() {
@@ -268,6 +291,16 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 	}
 	wg.Wait()
 	return in, nil
+}
+
+// acquire takes a slot of sem unless ctx ends first.
+func acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // counts: Ready, not terminating, and Ready for at least one interval (a
