@@ -63,6 +63,11 @@ func main() {
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "peering-operator.simulated-peering.io",
 		LeaderElectionNamespace: *namespace,
+		// A replica that stops (a rollout, a drain) hands the lease over at
+		// once instead of making the other wait out its 15 s: link health and
+		// status resume within a retry period (2 s). main returns right after
+		// the manager, as this requires.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		log.Error(err, "creating the manager")

@@ -59,8 +59,10 @@ func TestAnUnreachablePodIsNamedAndShown(t *testing.T) {
 	}).WithTimeout(10*interval).Should(Succeed(), "the mesh is healthy before the fault")
 
 	page := browser.Open(t)
-	ui := cluster.PortForward(t, "peering-system", "svc/peering-operator", 8084)
-	operatorIP, err := cluster.Kubectl("-n", "peering-system", "get", "pods", "-l", "app.kubernetes.io/name=peering-operator", "-o", "jsonpath={.items[0].status.podIP}")
+	leader := cluster.Leader(g)
+	g.Expect(leader).NotTo(BeEmpty(), "no operator replica holds the lease")
+	ui := cluster.PortForward(t, "peering-system", "pod/"+leader, 8084) // as make ui does
+	operatorIP, err := cluster.Kubectl("-n", "peering-system", "get", "pod", leader, "-o", "jsonpath={.status.podIP}")
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = net.DialTimeout("tcp", net.JoinHostPort(operatorIP, "8084"), 2*time.Second)
 	g.Expect(err).To(HaveOccurred(), "the web view is on the operator pod's loopback only, not on the pod network")

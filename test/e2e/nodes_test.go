@@ -213,11 +213,13 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 	t.Logf("the suspect cleared %s after the repair", time.Since(repaired).Round(time.Second))
 }
 
-// nodeToBreak is the worker node the operator does not run on (breaking
-// the operator's own node would hide every report) with the most of the
-// group's pods.
+// nodeToBreak is the worker node the leading operator replica does not run
+// on (breaking the collector's own node would hide every report) with the
+// most of the group's pods.
 func nodeToBreak(g Gomega, pods map[string]corev1.Pod) string {
-	out, err := cluster.Kubectl("-n", "peering-system", "get", "pods", "-l", "app.kubernetes.io/name=peering-operator", "-o", "jsonpath={.items[*].spec.nodeName}")
+	leader := cluster.Leader(g)
+	g.Expect(leader).NotTo(BeEmpty(), "no operator replica holds the lease")
+	out, err := cluster.Kubectl("-n", "peering-system", "get", "pod", leader, "-o", "jsonpath={.spec.nodeName}")
 	g.Expect(err).NotTo(HaveOccurred())
 	best, most := "", -1
 	for _, candidate := range []string{"peering-node-3", "peering-node-2"} {
@@ -231,7 +233,7 @@ func nodeToBreak(g Gomega, pods map[string]corev1.Pod) string {
 			best, most = candidate, n
 		}
 	}
-	g.Expect(best).NotTo(BeEmpty(), "the operator runs on every worker")
+	g.Expect(best).NotTo(BeEmpty(), "the leading operator runs on every worker")
 	return best
 }
 

@@ -23,7 +23,7 @@ func TestServersSurviveTheOperator(t *testing.T) {
 	_, err := cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=0")
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() {
-		cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=1")
+		cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=2")
 	})
 	_, err = cluster.Kubectl("-n", "peering-system", "wait", "pod", "-l", "app.kubernetes.io/name=peering-operator", "--for=delete", "--timeout=60s")
 	g.Expect(err).NotTo(HaveOccurred())
@@ -42,7 +42,7 @@ func TestServersSurviveTheOperator(t *testing.T) {
 		g.Expect(during).To(BeNumerically(">=", 2), "%s stopped pinging %s while the operator was down", some, other)
 	}
 
-	_, err = cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=1")
+	_, err = cluster.Kubectl("-n", "peering-system", "scale", "deployment/peering-operator", "--replicas=2")
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = cluster.Kubectl("-n", "peering-system", "rollout", "status", "deployment/peering-operator", "--timeout=120s")
 	g.Expect(err).NotTo(HaveOccurred())

@@ -103,7 +103,7 @@ func TestOrphansAreAdopted(t *testing.T) {
 		got := getGroup(g, again)
 		g.Expect(conditions.IsReady(got)).To(BeTrue(), "%+v", got.Status.Conditions)
 		g.Expect(got.Status.ReadyReplicas).To(Equal(int32(2)), "the orphaned pods count again")
-	}).Should(Succeed())
+	}).WithTimeout(15 * time.Second).Should(Succeed()) // several reconciles, some after a 1 s stale-cache retry
 	g.Expect(currentReplicaSet(g, again).UID).To(Equal(rs.UID), "the same ReplicaSet, so the same pods")
 }
 

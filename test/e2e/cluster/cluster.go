@@ -290,3 +290,17 @@ func PodNetns(g Gomega, p corev1.Pod) string {
 	g.Expect(pid).NotTo(BeEmpty(), "no process of pod %s (uid %s) in the cluster's cgroups", p.Name, p.UID)
 	return ""
 }
+
+// LeaseName is the operator's leader-election Lease in peering-system.
+const LeaseName = "peering-operator.simulated-peering.io"
+
+// Leader is the operator pod holding the lease ("" if none does), read as
+// hack/ui.sh reads it: the holder identity is "<pod name>_<uuid>".
+func Leader(g Gomega) string {
+	out, err := Kubectl("-n", "peering-system", "get", "lease", LeaseName, "-o", "jsonpath={.spec.holderIdentity}")
+	if err != nil {
+		return ""
+	}
+	pod, _, _ := strings.Cut(strings.TrimSpace(out), "_")
+	return pod
+}

@@ -33,7 +33,7 @@ function render(view) {
   const at = new Date(view.at).toLocaleTimeString();
   $("status").textContent = (view.collecting
     ? "updated " + at
-    : "updated " + at + " · this replica does not collect links (not the leader): port-forward to the leader pod for the matrix");
+    : "updated " + at + " · this replica does not collect links (not the leader): run make ui again: it forwards to the leader");
   renderGroups(view.groups);
   const g = view.group;
   $("group").hidden = !g;
