@@ -41,9 +41,10 @@ test: test-bins browser lint cluster-deps ## Run every unit, integration, envtes
 	CGO_ENABLED=1 go test -race -count=1 ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the peers document and /links decoders and the PEERS parser (FUZZTIME each, default 30s).
+fuzz: ## Fuzz the peers document and /links decoders (the wire contract's and the operator's round reader) and the PEERS parser (FUZZTIME each, default 30s).
 	go test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(or $(FUZZTIME),30s) ./operator/api/peers
 	go test -run '^$$' -fuzz FuzzDecodeLinks -fuzztime $(or $(FUZZTIME),30s) ./operator/api/peers
+	go test -run '^$$' -fuzz FuzzDecodeReport -fuzztime $(or $(FUZZTIME),30s) ./operator/internal/health
 	go test -run '^$$' -fuzz FuzzParsePeers -fuzztime $(or $(FUZZTIME),30s) ./server/internal/config
 
 SHELL_SCRIPTS = $(shell git ls-files --cached --others --exclude-standard '*.sh' .ci/run)

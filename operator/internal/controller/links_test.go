@@ -214,7 +214,7 @@ func TestBadLinksAnswersAreRefused(t *testing.T) {
 		srv := &http.Server{Handler: h}
 		go srv.Serve(ln)
 		start := time.Now()
-		_, err = c.Fetch(ctx, ln.Addr().String(), 500*time.Millisecond)
+		_, err = c.Fetch(ctx, ln.Addr().String(), 500*time.Millisecond, nil)
 		g.Expect(err).To(HaveOccurred(), name)
 		g.Expect(time.Since(start)).To(BeNumerically("<", 2*time.Second), "%s: the timeout holds", name)
 		srv.Close()

@@ -41,9 +41,8 @@ type Collector struct {
 	latest map[types.NamespacedName]Result
 	// trackers hold each group's hysteresis between rounds.
 	trackers map[types.NamespacedName]*Tracker
-	// matrices lay out the reports behind latest for the web view, built on
-	// the first look and shared by every page until the next round.
-	matrices map[types.NamespacedName]func() Matrix
+	// matrices lay out the reports behind latest for the web view.
+	matrices map[types.NamespacedName]Matrix
 	next     map[types.NamespacedName]time.Time
 	busy     map[types.NamespacedName]bool // a round is in flight
 	// roundDone is closed (and replaced) after every round of any group.
@@ -63,7 +62,7 @@ func NewCollector(reader client.Reader) *Collector {
 			MaxResponseHeaderBytes: 8 << 10}},
 		latest:    map[types.NamespacedName]Result{},
 		trackers:  map[types.NamespacedName]*Tracker{},
-		matrices:  map[types.NamespacedName]func() Matrix{},
+		matrices:  map[types.NamespacedName]Matrix{},
 		next:      map[types.NamespacedName]time.Time{},
 		busy:      map[types.NamespacedName]bool{},
 		roundDone: make(chan struct{}),
@@ -164,12 +163,9 @@ func (c *Collector) Latest(key types.NamespacedName) (Result, bool) {
 // Matrix lays out the group's last round for the web view.
 func (c *Collector) Matrix(key types.NamespacedName) (Matrix, bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	matrix, ok := c.matrices[key]
-	c.mu.Unlock()
-	if !ok {
-		return Matrix{}, false
-	}
-	return matrix(), true
+	return matrix, ok
 }
 
 // Collecting: this replica runs the rounds (it is the leader).
@@ -211,6 +207,10 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 	}
 	in = tracker.Carry(in) // one round at a time per group
 	r := tracker.Publish(Summarize(in), time.Now())
+	// Laid out now, so the round's reports are garbage once it ends: a
+	// matrix has at most MaxMatrixPlaces² cells, the reports of a 1,000-pod
+	// full mesh ~50 MiB.
+	matrix := BuildMatrix(in)
 	c.mu.Lock()
 	if _, known := c.next[key]; !known {
 		c.mu.Unlock()
@@ -220,7 +220,7 @@ func (c *Collector) collect(ctx context.Context, pg *v1alpha1.PeerGroup) {
 	// and the write.
 	record(key, r)
 	old, had := c.latest[key]
-	c.latest[key], c.matrices[key] = r, sync.OnceValue(func() Matrix { return BuildMatrix(in) })
+	c.latest[key], c.matrices[key] = r, matrix
 	close(c.roundDone)
 	c.roundDone = make(chan struct{})
 	c.mu.Unlock()
@@ -243,7 +243,7 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 		return Input{}, err
 	}
 	snap := peersapi.Build(pg, replicaSets, members)
-	in := Input{Expected: map[string][]string{}, Reports: map[string]peers.Links{}}
+	in := Input{Expected: map[string][]string{}, Reports: map[string]Report{}}
 	zones := map[string]string{}
 	var fetch []*corev1.Pod
 	for i := range members {
@@ -260,6 +260,13 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 		in.Expected[p.Name] = snap.View(p.Name).PeerNames()
 		fetch = append(fetch, p)
 	}
+	// Reports keep the links to counting pods, named with the pods' own
+	// strings: one copy of each name per group, not one per link.
+	counting := make(map[string]string, len(fetch))
+	for _, p := range fetch {
+		counting[p.Name] = p.Name
+	}
+	keep := func(peer string) (string, bool) { name, ok := counting[peer]; return name, ok }
 	timeout := min(2*time.Second, pg.Interval()/2)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -279,13 +286,13 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 		wg.Add(1)
 		go func() {
 			defer func() { <-c.fetches; <-mine; wg.Done() }()
-			links, err := c.Fetch(ctx, address, timeout)
+			report, err := c.Fetch(ctx, address, timeout, keep)
 			if err != nil {
 				logf.FromContext(ctx).V(1).Info("pod did not report its links", "pod", p.Name, "error", err.Error())
 				return
 			}
 			mu.Lock()
-			in.Reports[p.Name] = links
+			in.Reports[p.Name] = report
 			mu.Unlock()
 		}()
 	}
@@ -328,26 +335,27 @@ func (c *Collector) zoneOf(ctx context.Context, node string) string {
 	return m.Labels[corev1.LabelTopologyZone]
 }
 
-// Fetch gets and validates one server's /links: a bounded body within the
-// timeout, or an error (the pod is then unreported, not down).
-func (c *Collector) Fetch(ctx context.Context, address string, timeout time.Duration) (peers.Links, error) {
+// Fetch gets one server's /links and reads it into a Report (see
+// DecodeReport for keep): a bounded, valid body within the timeout, or an
+// error (the pod is then unreported, not down).
+func (c *Collector) Fetch(ctx context.Context, address string, timeout time.Duration, keep func(string) (string, bool)) (Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+peers.LinksPath, nil)
 	if err != nil {
-		return peers.Links{}, err
+		return Report{}, err
 	}
 	resp, err := c.Client.Do(req)
 	if err != nil {
-		return peers.Links{}, err
+		return Report{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return peers.Links{}, fmt.Errorf("GET %s: %s", peers.LinksPath, resp.Status)
+		return Report{}, fmt.Errorf("GET %s: %s", peers.LinksPath, resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, peers.MaxLinksBytes+1))
 	if err != nil {
-		return peers.Links{}, err
+		return Report{}, err
 	}
-	return peers.DecodeLinks(body)
+	return DecodeReport(body, keep)
 }

@@ -28,18 +28,32 @@ import (
 )
 
 // The collector's tests run against a real kube-apiserver without the
-// operator, so the only rounds are the test's own collector's.
-var k8s client.Client
+// operator, so the only rounds are the test's own collector's. It starts
+// with the first of them: the package's pure tests, benchmarks and fuzzers
+// need none.
+var (
+	k8s      client.Client
+	env      *testenv.Env
+	envErr   error
+	startEnv sync.Once
+)
+
+func apiServer(t *testing.T) {
+	startEnv.Do(func() {
+		if env, envErr = testenv.Start(false); envErr == nil {
+			k8s = env.Client
+		}
+	})
+	if envErr != nil {
+		t.Fatal(envErr)
+	}
+}
 
 func TestMain(m *testing.M) {
-	env, err := testenv.Start(false)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	k8s = env.Client
 	code := m.Run()
-	env.Stop()
+	if env != nil {
+		env.Stop()
+	}
 	os.Exit(code)
 }
 
@@ -55,6 +69,7 @@ type slowLinks struct {
 // newSlowGroup makes a group of n pods, Ready long ago on 127.0.1.x, each
 // with a /links server that answers as links says.
 func newSlowGroup(t *testing.T, g Gomega, n int, interval time.Duration, links *slowLinks) *v1alpha1.PeerGroup {
+	apiServer(t)
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "collector-"}}
 	g.Expect(k8s.Create(ctx, ns)).To(Succeed())

@@ -103,38 +103,37 @@ func BuildMatrix(in Input) Matrix {
 
 	cells := map[[2]int]*Cell{}
 	var p99s []time.Duration
-	for _, o := range observe(in) {
+	observe(in, func(o observed) {
 		from, to := index[o.pinger], index[o.target]
 		c := cells[[2]int{from, to}]
 		if c == nil {
 			c = &Cell{From: from, To: to}
 			cells[[2]int{from, to}] = c
 		}
-		l := o.link
+		r := o.record
 		switch o.state {
 		case unreported:
 			c.Unreported++
-			continue
+			return
 		case unmeasured:
 			c.Unmeasured++
-			continue
+			return
 		case up:
 			c.Up++
-			p99s = append(p99s, l.RTTP99.Duration)
-			c.P99Ms = max(c.P99Ms, ms(l.RTTP99.Duration))
-			c.Segments, c.Retransmits = c.Segments+l.Segments, c.Retransmits+l.Retransmits
+			p99s = append(p99s, r.P99)
+			c.P99Ms = max(c.P99Ms, ms(r.P99))
+			c.Segments, c.Retransmits = c.Segments+int(r.Segments), c.Retransmits+int(r.Retransmits)
 		case down:
 			c.Down++
 			m.Places[from].Out.Down++
 			m.Places[to].In.Down++
-			if c.Since == nil || l.Since.Before(*c.Since) {
-				since := l.Since
-				c.Since, c.Outcome = &since, l.LastOutcome
+			if since := time.Unix(0, r.Since).UTC(); c.Since == nil || since.Before(*c.Since) {
+				c.Since, c.Outcome = &since, o.report.Outcomes[o.target]
 			}
 		}
 		m.Places[from].Out.Measured++
 		m.Places[to].In.Measured++
-	}
+	})
 	for _, c := range cells {
 		m.Cells = append(m.Cells, *c)
 	}

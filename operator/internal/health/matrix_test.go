@@ -37,7 +37,7 @@ func TestBuildMatrix(t *testing.T) {
 		want  string
 	}{
 		{"pods ordered by zone, node, name; no cell for self", func() Input {
-			return fullMesh(1, map[string]string{"node-1": "zone-b", "node-2": "zone-a", "node-3": "zone-a"}).in
+			return fullMesh(1, map[string]string{"node-1": "zone-b", "node-2": "zone-a", "node-3": "zone-a"}).input()
 		}, `Pod waiting=0 median=2ms
   node-2-0 node=node-2 zone=zone-a pods=1 unreported=0 out=0/2 in=0/2
   node-3-0 node=node-3 zone=zone-a pods=1 unreported=0 out=0/2 in=0/2
@@ -49,8 +49,8 @@ func TestBuildMatrix(t *testing.T) {
 			for _, p := range []string{"node-1-0", "node-3-0"} {
 				m.set(p, "node-2-0", peers.LinkDown, 1)
 			}
-			delete(m.in.Reports, "node-3-0")
-			return m.in
+			delete(m.reports, "node-3-0")
+			return m.input()
 		}, `Pod waiting=0 median=2ms
   node-1-0 node=node-1 zone=zone-a pods=1 unreported=0 out=1/2 in=0/1
   node-2-0 node=node-2 zone=zone-a pods=1 unreported=0 out=0/2 in=1/1
@@ -64,7 +64,7 @@ func TestBuildMatrix(t *testing.T) {
 			m := fullMesh(1, threeNodes())
 			m.in.Pods[2].Counts = false
 			m.set("node-1-0", "node-2-0", peers.LinkUnmeasured, 0)
-			return m.in
+			return m.input()
 		}, `Pod waiting=1 median=2ms
   node-1-0 node=node-1 zone=zone-a pods=1 unreported=0 out=0/0 in=0/1
   node-2-0 node=node-2 zone=zone-a pods=1 unreported=0 out=0/1 in=0/0
@@ -74,7 +74,7 @@ func TestBuildMatrix(t *testing.T) {
 		{"more pods than places: nodes", func() Input {
 			m := fullMesh(MaxMatrixPlaces/3+1, threeNodes())
 			m.cut(func(p Pod) bool { return p.Node == "node-3" }, 2)
-			return m.in
+			return m.input()
 		}, `Node waiting=0 median=2ms
   node-1 node= zone=zone-a pods=21 unreported=0 out=441/1302 in=441/1302
   node-2 node= zone=zone-a pods=21 unreported=0 out=441/1302 in=441/1302
@@ -99,7 +99,7 @@ func TestBuildMatrixCollapsesManyNodesIntoZones(t *testing.T) {
 	for i := range MaxMatrixPlaces + 1 {
 		zones[fmt.Sprintf("node-%02d", i)] = fmt.Sprintf("zone-%d", i%3)
 	}
-	m := BuildMatrix(fullMesh(1, zones).in)
+	m := BuildMatrix(fullMesh(1, zones).input())
 	if m.Level != "Zone" || len(m.Places) != 3 || len(m.Cells) != 9 {
 		t.Fatalf("level %s, %d places, %d cells; want Zone, 3, 9", m.Level, len(m.Places), len(m.Cells))
 	}

@@ -6,6 +6,7 @@ package health
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
@@ -27,16 +28,16 @@ type Input struct {
 	// Expected is each pinger's peers as the fan-out says (the peers API's
 	// views), by pod name.
 	Expected map[string][]string
-	// Reports are the latest /links answers by pod; a pod without one did
-	// not answer (unreported, which is not down).
-	Reports map[string]peers.Links
+	// Reports are the latest /links answers by pod, digested; a pod without
+	// one did not answer (unreported, which is not down).
+	Reports map[string]Report
 }
 
 // MaxSuspects is how many suspects the status lists.
 const MaxSuspects = 10
 
 // state of an expected link in a round.
-type state int
+type state int8
 
 const (
 	unreported state = iota // its pinger did not answer /links
@@ -50,46 +51,45 @@ const (
 type observed struct {
 	pinger, target string
 	state          state
-	link           peers.Link
+	record         Record
+	report         *Report // the pinger's (nil when unreported)
 }
 
-// observe lists the expected links between the pods that count, in
-// pinger order, each with its state and record.
-func observe(in Input) []observed {
+// observe visits the expected links between the pods that count, in
+// pinger order, each with its state and record. It visits rather than
+// lists: a 1,000-pod full mesh has 999,000 of them.
+func observe(in Input, visit func(observed)) {
 	counts := map[string]bool{}
 	for _, p := range in.Pods {
 		counts[p.Name] = p.Counts
 	}
-	var out []observed
+	records := map[string]int{} // target → index in the pinger's report
 	for _, pinger := range slices.Sorted(maps.Keys(in.Expected)) {
 		if !counts[pinger] {
 			continue
 		}
 		report, reported := in.Reports[pinger]
-		records := make(map[string]peers.Link, len(report.Links))
-		for _, l := range report.Links {
-			records[l.Peer] = l
+		clear(records)
+		for i, r := range report.Links {
+			records[r.Peer] = i
 		}
 		for _, target := range in.Expected[pinger] {
 			if !counts[target] {
 				continue
 			}
 			o := observed{pinger: pinger, target: target}
-			l, ok := records[target]
+			i, ok := records[target]
 			switch {
 			case !reported:
 				o.state = unreported
-			case !ok || l.State == peers.LinkUnmeasured:
-				o.state = unmeasured
-			case l.State == peers.LinkDown:
-				o.state, o.link = down, l
+			case !ok:
+				o.state, o.report = unmeasured, &report
 			default:
-				o.state, o.link = up, l
+				o.state, o.record, o.report = report.Links[i].State, report.Links[i], &report
 			}
-			out = append(out, o)
+			visit(o)
 		}
 	}
-	return out
 }
 
 // Summary is one round of a group, before the tracker: its link counts,
@@ -126,29 +126,39 @@ func Summarize(in Input) Summary {
 			lin.Unreported = append(lin.Unreported, pinger)
 		}
 	}
-	for _, o := range observe(in) {
+	for pinger, r := range in.Reports {
+		if s.pods[pinger].Name == "" {
+			continue // does not count
+		}
+		for i, n := range r.Buckets {
+			if i < len(s.Buckets) {
+				s.Buckets[i] += n
+			}
+		}
+	}
+	expected := 0
+	for _, targets := range in.Expected {
+		expected += len(targets)
+	}
+	s.links = make([]localize.Link, 0, expected) // sized once: 999,000 at a 1,000-pod full mesh
+	observe(in, func(o observed) {
 		st.Expected++
 		if o.state == unreported {
-			continue
+			return
 		}
 		st.Reported++
 		switch o.state {
 		case unmeasured:
 			st.Unmeasured++
-			continue
+			return
 		case up:
 			st.Up++
-			for i, n := range o.link.RTTBuckets {
-				if i < len(s.Buckets) {
-					s.Buckets[i] += n
-				}
-			}
 		case down:
 			st.Down++
 		}
-		s.links = append(s.links, localize.Link{From: o.pinger, To: o.target, Down: o.state == down, Since: o.link.Since,
-			Segments: o.link.Segments, Retransmits: o.link.Retransmits})
-	}
+		s.links = append(s.links, localize.Link{From: o.pinger, To: o.target, Down: o.state == down,
+			Since: time.Unix(0, o.record.Since), Segments: int(o.record.Segments), Retransmits: int(o.record.Retransmits)})
+	})
 	lin.Links = s.links
 	s.Findings = localize.Localize(lin)
 	return s

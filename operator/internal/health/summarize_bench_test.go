@@ -11,7 +11,7 @@ import (
 // One round's summary of 1,000 pods with a fan-out of 10 over 10 nodes:
 // 10,000 links, 20 of them down (one pod unreachable from its pingers).
 func BenchmarkSummarize1000PodsFanOut10(b *testing.B) {
-	in := Input{Expected: map[string][]string{}, Reports: map[string]peers.Links{}}
+	in := Input{Expected: map[string][]string{}, Reports: map[string]Report{}}
 	name := func(i int) string { return fmt.Sprintf("mesh-%04d", i%1000) }
 	for i := range 1000 {
 		in.Pods = append(in.Pods, Pod{Name: name(i), Node: fmt.Sprintf("node-%d", i%10), Zone: fmt.Sprintf("zone-%d", i%3), Counts: true})
@@ -25,7 +25,7 @@ func BenchmarkSummarize1000PodsFanOut10(b *testing.B) {
 			}
 			links = append(links, l)
 		}
-		in.Reports[name(i)] = peers.Links{Pod: name(i), Window: 20, Links: links}
+		in.Reports[name(i)] = Digest(peers.Links{Pod: name(i), Window: 20, Links: links}, nil)
 	}
 	b.ReportAllocs()
 	for b.Loop() {

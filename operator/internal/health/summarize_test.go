@@ -14,11 +14,19 @@ var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 // mesh is a full mesh of pods "<node>-<i>" over the given nodes (node → zone),
 // every pod counting and reporting every link up at 1ms/2ms.
 type mesh struct {
-	in Input
+	in      Input // without its reports
+	reports map[string]peers.Links
+}
+
+// input is the round with every report digested.
+func (m *mesh) input() Input {
+	in := m.in
+	in.Reports = Reports(m.reports)
+	return in
 }
 
 func fullMesh(perNode int, zones map[string]string) *mesh {
-	m := &mesh{in: Input{Expected: map[string][]string{}, Reports: map[string]peers.Links{}}}
+	m := &mesh{in: Input{Expected: map[string][]string{}}, reports: map[string]peers.Links{}}
 	for _, node := range sortedNodes(zones) {
 		for i := range perNode {
 			m.in.Pods = append(m.in.Pods, Pod{Name: fmt.Sprintf("%s-%d", node, i), Node: node, Zone: zones[node], Counts: true})
@@ -34,7 +42,7 @@ func fullMesh(perNode int, zones map[string]string) *mesh {
 			links = append(links, peers.Link{Peer: q.Name, State: peers.LinkUp, Since: t0,
 				RTTP50: peers.Duration{Duration: time.Millisecond}, RTTP99: peers.Duration{Duration: 2 * time.Millisecond}})
 		}
-		m.in.Reports[p.Name] = peers.Links{Pod: p.Name, Window: 20, Links: links}
+		m.reports[p.Name] = peers.Links{Pod: p.Name, Window: 20, Links: links}
 	}
 	return m
 }
@@ -54,7 +62,7 @@ func sortedNodes(zones map[string]string) []string {
 
 // set makes the link pinger → target down (since t0+minutes) or unmeasured.
 func (m *mesh) set(pinger, target string, state peers.LinkState, minutes int) {
-	r := m.in.Reports[pinger]
+	r := m.reports[pinger]
 	for i, l := range r.Links {
 		if l.Peer == target {
 			r.Links[i].State, r.Links[i].Since = state, t0.Add(time.Duration(minutes)*time.Minute)
@@ -105,8 +113,8 @@ func TestSummarize(t *testing.T) {
 			m := fullMesh(2, threeNodes())
 			m.cut(func(p Pod) bool { return p.Node == "node-3" }, 2)
 			// The operator cannot reach the node's pods either: no reports.
-			delete(m.in.Reports, "node-3-0")
-			delete(m.in.Reports, "node-3-1")
+			delete(m.reports, "node-3-0")
+			delete(m.reports, "node-3-1")
 			return m
 		}, "12/30 down 8 unmeasured 0 unreported 2", []string{"Node node-3 Unreachable 8/8 since +2m"}},
 		{"a zone of two nodes breaks: the zone", func() *mesh {
@@ -114,7 +122,7 @@ func TestSummarize(t *testing.T) {
 			m.cut(func(p Pod) bool { return p.Zone == "zone-b" }, 4)
 			for _, p := range m.in.Pods {
 				if p.Zone == "zone-b" {
-					delete(m.in.Reports, p.Name) // the operator cannot reach them either
+					delete(m.reports, p.Name) // the operator cannot reach them either
 				}
 			}
 			return m
@@ -164,20 +172,20 @@ func TestSummarize(t *testing.T) {
 		}, "20/20 down 0 unmeasured 0 unreported 0", nil},
 		{"unreported is not down", func() *mesh {
 			m := fullMesh(2, threeNodes())
-			delete(m.in.Reports, "node-1-1")
+			delete(m.reports, "node-1-1")
 			return m
 		}, "25/30 down 0 unmeasured 0 unreported 1", nil},
 		{"unmeasured links and missing records", func() *mesh {
 			m := fullMesh(2, threeNodes())
 			m.set("node-1-0", "node-1-1", peers.LinkUnmeasured, 0)
-			r := m.in.Reports["node-2-0"]
+			r := m.reports["node-2-0"]
 			r.Links = r.Links[1:] // the server has not got the newest peers yet
-			m.in.Reports["node-2-0"] = r
+			m.reports["node-2-0"] = r
 			return m
 		}, "28/30 down 0 unmeasured 2 unreported 0", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewTracker().Publish(Summarize(tc.build().in), t0)
+			r := NewTracker().Publish(Summarize(tc.build().input()), t0)
 			st, sus := r.Links, r.Suspects
 			got := fmt.Sprintf("%s down %d unmeasured %d unreported %d", st.Summary, st.Down, st.Unmeasured, st.UnreportedPods)
 			if got != tc.links {
@@ -208,7 +216,7 @@ func TestLatencyIsPooled(t *testing.T) {
 	m := fullMesh(2, threeNodes())
 	i := 0
 	for _, name := range sortedNames(m) {
-		r := m.in.Reports[name]
+		r := m.reports[name]
 		for j := range r.Links {
 			b := make([]int, len(peers.RTTBucketBounds)+1)
 			b[peers.RTTBucket(800*time.Microsecond)] = 19 // every link: 19 pings under 1ms
@@ -219,7 +227,7 @@ func TestLatencyIsPooled(t *testing.T) {
 			r.Links[j].RTTBuckets = b
 		}
 	}
-	r := NewTracker().Publish(Summarize(m.in), t0)
+	r := NewTracker().Publish(Summarize(m.input()), t0)
 	if r.Links.P50 != "1ms" || r.Links.P99 != "1ms" || r.Links.Samples != 30*19+1 {
 		t.Fatalf("p50 %s p99 %s over %d, want 1ms and 1ms over 571 (one slow ping is not the p99)", r.Links.P50, r.Links.P99, r.Links.Samples)
 	}
@@ -248,7 +256,7 @@ func TestSuspectsAreCappedAndOrdered(t *testing.T) {
 			}
 		}
 	}
-	sus := NewTracker().Publish(Summarize(m.in), t0).Suspects
+	sus := NewTracker().Publish(Summarize(m.input()), t0).Suspects
 	if len(sus) != MaxSuspects {
 		t.Fatalf("%d suspects, want %d", len(sus), MaxSuspects)
 	}

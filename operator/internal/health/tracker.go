@@ -9,7 +9,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/localize"
 )
@@ -51,7 +50,7 @@ type Tracker struct {
 	samples int32
 	// last is each pod's latest report, and gaps how many rounds in a row
 	// it has been carried over (Carry).
-	last map[string]peers.Links
+	last map[string]Report
 	gaps map[string]int
 }
 
@@ -62,9 +61,9 @@ type Tracker struct {
 // without an answer are.
 func (t *Tracker) Carry(in Input) Input {
 	if t.last == nil {
-		t.last, t.gaps = map[string]peers.Links{}, map[string]int{}
+		t.last, t.gaps = map[string]Report{}, map[string]int{}
 	}
-	reports := make(map[string]peers.Links, len(in.Reports))
+	reports := make(map[string]Report, len(in.Reports))
 	for pinger := range in.Expected {
 		if r, ok := in.Reports[pinger]; ok {
 			reports[pinger], t.last[pinger], t.gaps[pinger] = r, r, 0

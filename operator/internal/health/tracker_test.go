@@ -16,7 +16,7 @@ func lossyNode3(m *mesh) {
 	for _, p := range m.in.Pods {
 		node[p.Name] = p.Node
 	}
-	for pinger, r := range m.in.Reports {
+	for pinger, r := range m.reports {
 		for i, l := range r.Links {
 			r.Links[i].Segments = 20
 			if node[pinger] != node[l.Peer] && (node[pinger] == "node-3" || node[l.Peer] == "node-3") {
@@ -38,7 +38,7 @@ func TestHysteresis(t *testing.T) {
 	var shown []string
 	var last Result
 	for round, m := range []*mesh{healthy, healthy, lossy, lossy, lossy, healthy, healthy, down, healthy, healthy, healthy, healthy} {
-		r := tr.Publish(Summarize(m.in), t0.Add(time.Duration(round)*10*time.Second))
+		r := tr.Publish(Summarize(m.input()), t0.Add(time.Duration(round)*10*time.Second))
 		line := fmt.Sprintf("%s %q", r.Links.Summary, r.Links.Suspect)
 		for _, s := range r.Suspects {
 			line += " " + s.Severity
@@ -71,7 +71,7 @@ func TestHysteresis(t *testing.T) {
 func TestLatencyHysteresis(t *testing.T) {
 	at := func(rtt time.Duration) *mesh {
 		m := fullMesh(2, threeNodes())
-		for _, r := range m.in.Reports {
+		for _, r := range m.reports {
 			for i := range r.Links {
 				b := make([]int, len(peers.RTTBucketBounds)+1)
 				b[peers.RTTBucket(rtt)] = 20
@@ -84,7 +84,7 @@ func TestLatencyHysteresis(t *testing.T) {
 	var got []string
 	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 	for _, rtt := range []time.Duration{ms(0.8), ms(1.5), ms(4), ms(1.5), ms(4), ms(4), ms(4), ms(30), ms(0.8), ms(30), ms(30), ms(30), ms(30)} {
-		got = append(got, tr.Publish(Summarize(at(rtt).in), t0).Links.P99)
+		got = append(got, tr.Publish(Summarize(at(rtt).input()), t0).Links.P99)
 	}
 	want := []string{"1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "1ms", "50ms", "50ms"}
 	if !reflect.DeepEqual(got, want) {
@@ -113,7 +113,7 @@ func TestManySuspectsListStably(t *testing.T) {
 			}
 		}
 		var listed []string
-		for _, s := range tr.Publish(Summarize(m.in), t0).Suspects {
+		for _, s := range tr.Publish(Summarize(m.input()), t0).Suspects {
 			listed = append(listed, s.Kind+"/"+s.Name)
 		}
 		if len(listed) != MaxSuspects {
@@ -134,11 +134,7 @@ func TestOneMissedReportIsCarriedOver(t *testing.T) {
 	m := fullMesh(2, threeNodes())
 	var got []string
 	for _, missing := range [][]string{nil, {"node-1-0"}, nil, {"node-1-0"}, {"node-1-0"}, {"node-1-0"}} {
-		in := m.in
-		in.Reports = map[string]peers.Links{}
-		for name, r := range m.in.Reports {
-			in.Reports[name] = r
-		}
+		in := m.input()
 		for _, name := range missing {
 			delete(in.Reports, name)
 		}
@@ -157,14 +153,14 @@ func TestOneMissedReportIsCarriedOver(t *testing.T) {
 // not "0/0". A group of one pod has no link to wait for.
 func TestPendingBeforeAnythingIsMeasured(t *testing.T) {
 	m := fullMesh(2, threeNodes())
-	waiting := m.in
+	waiting := m.input()
 	waiting.Pods = nil
 	for _, p := range m.in.Pods {
 		p.Counts = false
 		waiting.Pods = append(waiting.Pods, p)
 	}
 	unmeasured := fullMesh(2, threeNodes())
-	for pinger, r := range unmeasured.in.Reports {
+	for pinger, r := range unmeasured.reports {
 		for _, l := range r.Links {
 			unmeasured.set(pinger, l.Peer, peers.LinkUnmeasured, 0)
 		}
@@ -174,8 +170,8 @@ func TestPendingBeforeAnythingIsMeasured(t *testing.T) {
 		name string
 		in   Input
 		want string
-	}{{"pods not counting yet", waiting, "pending"}, {"links not measured yet", unmeasured.in, "pending"},
-		{"one pod", single, "0/0"}, {"measured", m.in, "30/30"}} {
+	}{{"pods not counting yet", waiting, "pending"}, {"links not measured yet", unmeasured.input(), "pending"},
+		{"one pod", single, "0/0"}, {"measured", m.input(), "30/30"}} {
 		if got := NewTracker().Publish(Summarize(tc.in), t0).Links.Summary; got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}

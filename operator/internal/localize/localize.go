@@ -158,7 +158,7 @@ type scope struct {
 	kind      Kind
 	name      string
 	direction Direction
-	links     []int // indexes into Input.Links
+	links     []int32 // indexes into Input.Links
 	// groups splits the links for the leave-one-out test: by link for a
 	// pod, by pod for a node, by node for a zone.
 	groupOf func(Link) string
@@ -173,24 +173,32 @@ func Localize(in Input) []Finding {
 	for _, p := range in.Pods {
 		pods[p.Name] = p
 	}
-	var links []Link
-	for _, l := range in.Links {
-		if _, ok := pods[l.From]; ok {
-			if _, ok := pods[l.To]; ok && l.From != l.To {
+	valid := func(l Link) bool {
+		_, from := pods[l.From]
+		_, to := pods[l.To]
+		return from && to && l.From != l.To
+	}
+	links := in.Links // read only: copied only when some must go
+	if !all(links, valid) {
+		links = nil
+		for _, l := range in.Links {
+			if valid(l) {
 				links = append(links, l)
 			}
 		}
 	}
 	scopes := candidates(pods, links)
-	silent := map[string]bool{}
+	silent := map[Kind]map[string]int{KindPod: {}, KindNode: {}, KindZone: {}} // silent pods per place
 	for _, name := range in.Unreported {
-		silent[name] = true
+		if p, ok := pods[name]; ok {
+			silent[KindPod][p.Name]++
+			silent[KindNode][p.Node]++
+			silent[KindZone][p.Zone]++
+		}
 	}
 	for _, sc := range scopes {
-		for _, p := range pods {
-			if silent[p.Name] && (sc.kind == KindPod && p.Name == sc.name || sc.kind == KindNode && p.Node == sc.name || sc.kind == KindZone && p.Zone == sc.name) {
-				sc.silent++
-			}
+		if sc.kind != KindLink {
+			sc.silent = silent[sc.kind][sc.name]
 		}
 	}
 	down := explainDown(links, scopes)
@@ -204,19 +212,19 @@ func Localize(in Input) []Finding {
 	return findings
 }
 
-// candidates are every pod, node and zone in each direction, and every
-// link.
-func candidates(pods map[string]Pod, links []Link) []*scope {
-	byKey := map[string]*scope{}
-	add := func(kind Kind, name string, d Direction, i int, groupOf func(Link) string) {
-		key := string(kind) + "/" + name + "/" + string(d)
-		s := byKey[key]
-		if s == nil {
-			s = &scope{kind: kind, name: name, direction: d, groupOf: groupOf}
-			byKey[key] = s
+func all[T any](s []T, ok func(T) bool) bool {
+	for _, v := range s {
+		if !ok(v) {
+			return false
 		}
-		s.links = append(s.links, i)
 	}
+	return true
+}
+
+// candidates are every pod, node and zone in each direction, and every
+// link that failed or lost packets (a path that did neither can explain
+// nothing; a 1,000-pod full mesh has 999,000).
+func candidates(pods map[string]Pod, links []Link) []*scope {
 	linkName := func(l Link) string { return l.From + "→" + l.To }
 	// Each level's places, and how a place's links are grouped for the
 	// leave-worst-out test: a pod's by link, a node's by its own pod on
@@ -231,53 +239,89 @@ func candidates(pods map[string]Pod, links []Link) []*scope {
 		{KindNode, func(p Pod) string { return p.Node }, func(p Pod) string { return p.Name }},
 		{KindZone, func(p Pod) string { return p.Zone }, func(p Pod) string { return p.Node }},
 	}
-	grouping := map[string]func(Link) string{} // one per place
-	for i, l := range links {
-		a, b := pods[l.From], pods[l.To]
-		add(KindLink, linkName(l), Out, i, linkName)
-		for _, lv := range levels {
-			from, to := lv.of(a), lv.of(b)
-			if from == to {
-				continue
+	var scopes []*scope
+	newScope := func(kind Kind, name string, d Direction, groupOf func(Link) string) *scope {
+		s := &scope{kind: kind, name: name, direction: d, groupOf: groupOf}
+		scopes = append(scopes, s)
+		return s
+	}
+	type trio struct{ out, in, both *scope } // a place's scopes
+	places := make([]map[string]*trio, len(levels))
+	for i := range places {
+		places[i] = map[string]*trio{}
+	}
+	placeOf := func(li int, place string) *trio {
+		t := places[li][place]
+		if t == nil {
+			lv := levels[li]
+			groupOf := linkName
+			if lv.group != nil {
+				of, group := lv.of, lv.group
+				groupOf = func(l Link) string {
+					if of(pods[l.From]) == place {
+						return group(pods[l.From])
+					}
+					return group(pods[l.To])
+				}
 			}
-			for _, side := range []struct {
-				place string
-				d     Direction
-			}{{from, Out}, {to, In}} {
-				if side.place == "" {
+			t = &trio{newScope(lv.kind, place, Out, groupOf), newScope(lv.kind, place, In, groupOf), newScope(lv.kind, place, Both, groupOf)}
+			places[li][place] = t
+		}
+		return t
+	}
+	paths := map[string]*scope{}
+	// Two walks over the links: the first sizes each scope, the second
+	// fills it (a 1,000-pod full mesh puts ~10 million indexes in scopes;
+	// grown by appending, they cost five times that).
+	sizes := map[*scope]int{}
+	for walk := range 2 {
+		put := func(s *scope, i int) {
+			if walk == 0 {
+				sizes[s]++
+				return
+			}
+			if s.links == nil {
+				s.links = make([]int32, 0, sizes[s])
+			}
+			s.links = append(s.links, int32(i))
+		}
+		for i, l := range links {
+			a, b := pods[l.From], pods[l.To]
+			if l.Down || l.Retransmits > 0 {
+				name := linkName(l)
+				if paths[name] == nil {
+					paths[name] = newScope(KindLink, name, Out, linkName)
+				}
+				put(paths[name], i)
+			}
+			for li, lv := range levels {
+				from, to := lv.of(a), lv.of(b)
+				if from == to {
 					continue
 				}
-				groupOf := linkName
-				if lv.group != nil {
-					key := string(lv.kind) + "/" + side.place
-					if groupOf = grouping[key]; groupOf == nil {
-						place, of, group := side.place, lv.of, lv.group
-						groupOf = func(l Link) string {
-							if of(pods[l.From]) == place {
-								return group(pods[l.From])
-							}
-							return group(pods[l.To])
-						}
-						grouping[key] = groupOf
-					}
+				if from != "" {
+					t := placeOf(li, from)
+					put(t.out, i)
+					put(t.both, i)
 				}
-				add(lv.kind, side.place, side.d, i, groupOf)
-				add(lv.kind, side.place, Both, i, groupOf)
+				if to != "" {
+					t := placeOf(li, to)
+					put(t.in, i)
+					put(t.both, i)
+				}
 			}
 		}
 	}
-	keys := slices.Sorted(maps.Keys(byKey))
-	out := make([]*scope, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, byKey[k])
-	}
-	return out
+	scopes = slices.DeleteFunc(scopes, func(s *scope) bool { return len(s.links) == 0 })
+	order := func(s *scope) string { return string(s.kind) + "/" + s.name + "/" + string(s.direction) }
+	slices.SortFunc(scopes, func(a, b *scope) int { return cmp.Compare(order(a), order(b)) })
+	return scopes
 }
 
 // chosen is a component named Down, with the links it explains.
 type chosen struct {
 	s         *scope
-	explained []int
+	explained []int32
 	observing int
 }
 
@@ -628,7 +672,7 @@ func promote(fs []Finding, links []Link, pods map[string]Pod) []Finding {
 					continue
 				}
 				r, n, obs = r+l.Retransmits, n+l.Segments, obs+1
-				sc.links = append(sc.links, i)
+				sc.links = append(sc.links, int32(i))
 			}
 			baseline := baselineOutside(links, func(a, b Pod) bool {
 				x, y := level.crosses(a, b)
@@ -750,12 +794,18 @@ func annotate(fs []Finding, pods map[string]Pod, links []Link) {
 		perNode[p.Node]++
 		zones[p.Zone] = true
 	}
-	observers := map[string]map[string]bool{} // target → pingers
-	for _, l := range links {
-		if observers[l.To] == nil {
-			observers[l.To] = map[string]bool{}
+	observers := map[string]map[string]bool{} // target → pingers, for the findings' targets only
+	for _, f := range fs {
+		if f.Kind == KindPod {
+			observers[f.Name] = map[string]bool{}
+		} else if f.Kind == KindLink {
+			observers[f.To] = map[string]bool{}
 		}
-		observers[l.To][l.From] = true
+	}
+	for _, l := range links {
+		if seen, ok := observers[l.To]; ok {
+			seen[l.From] = true
+		}
 	}
 	for i := range fs {
 		f := &fs[i]

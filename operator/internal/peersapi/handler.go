@@ -24,16 +24,24 @@ type Handler struct {
 	// pod named by ?self=).
 	Auth *Authenticator
 
-	// MaxParked and MaxParkedPerGroup cap the long-polls held at once;
-	// beyond them a poll is answered at once with 503 (overall) or 429 (per
-	// group) and Retry-After, which servers honour. Zero means the default.
-	MaxParked, MaxParkedPerGroup int
+	// MaxParked, MaxParkedPerGroup and MaxParkedPerPod cap the long-polls
+	// held at once; beyond them a poll is answered at once with 503
+	// (overall) or 429 (per group, per calling pod) and Retry-After, which
+	// servers honour. Zero means the default.
+	MaxParked, MaxParkedPerGroup, MaxParkedPerPod int
 
 	stopping chan struct{} // closed when the operator shuts down
 
-	mu       sync.Mutex
-	parked   int
-	parkedBy map[types.NamespacedName]int
+	mu          sync.Mutex
+	parked      int
+	parkedBy    map[types.NamespacedName]int
+	parkedByPod map[podKey]int
+}
+
+// podKey is a calling pod of a group.
+type podKey struct {
+	group types.NamespacedName
+	pod   string
 }
 
 // Default caps: 10,000 pods' polls with room for reconnects, and a group of
@@ -41,31 +49,42 @@ type Handler struct {
 const (
 	DefaultMaxParked         = 15000
 	DefaultMaxParkedPerGroup = 2000
+	// DefaultMaxParkedPerPod: a server holds one poll; a second covers a
+	// poll the server gave up on that the operator has not noticed yet. One
+	// pod cannot take its group's places.
+	DefaultMaxParkedPerPod = 2
 	// RetryAfterBusy is what a poll over a cap is told.
 	RetryAfterBusy = "5"
 )
 
-// park counts a held poll, or answers the status that refuses it.
-func (h *Handler) park(key types.NamespacedName) (release func(), refused int) {
+// park counts a held poll of pod in group, or answers the status that
+// refuses it.
+func (h *Handler) park(group types.NamespacedName, pod string) (release func(), refused int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	key := podKey{group, pod}
 	switch {
 	case h.parked >= cmp.Or(h.MaxParked, DefaultMaxParked):
 		return nil, http.StatusServiceUnavailable
-	case h.parkedBy[key] >= cmp.Or(h.MaxParkedPerGroup, DefaultMaxParkedPerGroup):
+	case h.parkedBy[group] >= cmp.Or(h.MaxParkedPerGroup, DefaultMaxParkedPerGroup),
+		h.parkedByPod[key] >= cmp.Or(h.MaxParkedPerPod, DefaultMaxParkedPerPod):
 		return nil, http.StatusTooManyRequests
 	}
 	if h.parkedBy == nil {
-		h.parkedBy = map[types.NamespacedName]int{}
+		h.parkedBy, h.parkedByPod = map[types.NamespacedName]int{}, map[podKey]int{}
 	}
 	h.parked++
-	h.parkedBy[key]++
+	h.parkedBy[group]++
+	h.parkedByPod[key]++
 	return func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.parked--
-		if h.parkedBy[key]--; h.parkedBy[key] == 0 {
-			delete(h.parkedBy, key)
+		if h.parkedBy[group]--; h.parkedBy[group] == 0 {
+			delete(h.parkedBy, group)
+		}
+		if h.parkedByPod[key]--; h.parkedByPod[key] == 0 {
+			delete(h.parkedByPod, key)
 		}
 	}, 0
 }
@@ -115,7 +134,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if req.Wait > 0 && !parked {
-			release, refused := h.park(req.Group)
+			release, refused := h.park(req.Group, req.Self)
 			if refused != 0 {
 				w.Header().Set("Retry-After", RetryAfterBusy)
 				writeJSON(w, refused, peers.Error{Error: "too many long-polls held; retry"})

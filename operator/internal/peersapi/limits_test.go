@@ -73,3 +73,31 @@ func TestParkedPollsAreCapped(t *testing.T) {
 	resp, body = a.get(g, "GET", "?self=mesh-1&wait=100ms", etag(a, "mesh-1"))
 	g.Expect(resp.StatusCode).To(Equal(http.StatusNotModified), "the place was freed: %s", body)
 }
+
+// One pod cannot hold its group's places: a third poll of the same pod is
+// refused (429, Retry-After) while two are held, and its group's other pods
+// still park.
+func TestOnePodCannotHoldItsGroupsPlaces(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t, g, "caps-pod", 2, 0)
+	etag := func(self string) string {
+		resp, _ := f.get(g, "GET", "?self="+self, "")
+		return resp.Header.Get("ETag")
+	}
+	held := make(chan *http.Response, 2)
+	for range 2 {
+		go func() {
+			resp, _ := f.get(g, "GET", "?self=mesh-0&wait=2s", etag("mesh-0"))
+			held <- resp
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	resp, body := f.get(g, "GET", "?self=mesh-0&wait=30s", etag("mesh-0"))
+	g.Expect(resp.StatusCode).To(Equal(http.StatusTooManyRequests), body)
+	g.Expect(resp.Header.Get("Retry-After")).To(Equal("5"))
+	resp, body = f.get(g, "GET", "?self=mesh-1&wait=500ms", etag("mesh-1"))
+	g.Expect(resp.StatusCode).To(Equal(http.StatusNotModified), "another pod of the group parks: %s", body)
+	for range 2 {
+		g.Eventually(held).WithTimeout(5 * time.Second).Should(Receive(HaveField("StatusCode", http.StatusNotModified)))
+	}
+}

@@ -96,8 +96,8 @@ func TestEndpointFailuresKeepTheLastGoodSet(t *testing.T) {
 	stillPinging("answers 502")
 
 	addr := ep.Listener.Addr().String()
-	ep.CloseClientConnections()
 	ep.Listener.Close() // down: connection refused
+	ep.CloseClientConnections()
 	g.Eventually(outages).WithTimeout(20 * time.Second).Should(Equal(2))
 	stillPinging("is down")
 	g.Expect(failures()).To(Equal(1), "an outage was logged as a failed answer")
@@ -131,8 +131,8 @@ func TestAnOutageIsAWarningUntilItLasts(t *testing.T) {
 	g.Eventually(func() int { return s.log.count(pongPrefix("p1")) }).WithTimeout(3 * time.Second).Should(BeNumerically(">=", 1))
 
 	addr := ep.Listener.Addr().String()
+	ep.Listener.Close() // first: a poll the transport retries must be refused, not held 30s
 	ep.CloseClientConnections()
-	ep.Listener.Close()
 	g.Eventually(func() int { return s.log.count("peers endpoint unreachable;") }).WithTimeout(3 * time.Second).Should(Equal(1))
 	time.Sleep(2 * time.Second) // retried at ~1s and ~3s: still short of the bound
 	g.Expect(s.log.errors()).To(BeZero(), "a short outage was logged as an error:\n%s", strings.Join(s.log.messages(), "\n"))

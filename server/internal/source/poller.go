@@ -201,8 +201,10 @@ func unreachable(err error) bool {
 		return status.code == http.StatusBadGateway || status.code == http.StatusServiceUnavailable ||
 			status.code == http.StatusGatewayTimeout
 	}
-	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+	var op *net.OpError // dialling, reading, writing: refused, reset, unreachable
+	var timeout interface{ Timeout() bool }
+	return errors.As(err, &op) || errors.As(err, &timeout) && timeout.Timeout() ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
