@@ -186,12 +186,20 @@ func (m *Mesh) ping(t *target, timeout time.Duration) {
 	defer m.pings.Done()
 	started := time.Now()
 	r := m.pinger.Ping(t.ctx, t.peer.Address, timeout)
-	m.record(t.ctx, t.peer, r)
+	if m.settle(t, started, r) {
+		m.logPing(t.peer, r)
+	}
+}
+
+// settle counts and records a ping and puts its peer back in the schedule;
+// false when the peer left mid-ping (not its fault, and no longer ours).
+func (m *Mesh) settle(t *target, started time.Time, r Result) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t.ctx.Err() != nil {
-		return // the peer left mid-ping: not its fault, and no longer ours
+		return false
 	}
+	m.count(t.peer, r)
 	now := time.Now()
 	t.record.Add(now, r)
 	if segments, retransmits := t.record.tcpCounts(); segments > 0 {
@@ -200,6 +208,7 @@ func (m *Mesh) ping(t *target, timeout time.Duration) {
 	t.next = nextPing(started, now, m.settings.Interval, t.record.failures)
 	heap.Push(&m.due, t)
 	m.nudge()
+	return true
 }
 
 // NewPeerSpread bounds the first ping to a peer that appears after the first

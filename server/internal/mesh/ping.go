@@ -96,7 +96,7 @@ func (p *Pinger) roundTrip(ctx context.Context, c *conn, address string, start t
 			r.Segments, r.Retransmits = int(segments-segments0), int(retransmits-retransmits0)
 		}
 		if keep {
-			p.put(address, c)
+			p.put(ctx, address, c)
 		} else {
 			c.Close()
 		}
@@ -145,11 +145,19 @@ func (p *Pinger) take(address string) *conn {
 	return c
 }
 
-func (p *Pinger) put(address string, c *conn) {
+// put keeps c for the next ping, unless the ping's context ended: its peer
+// left (Forget, which comes after the cancel, may already have run) or the
+// server is stopping. Checked under p.mu, so a connection is either closed
+// here or found by Forget.
+func (p *Pinger) put(ctx context.Context, address string, c *conn) {
 	c.SetDeadline(time.Time{})
 	c.idleSince = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if ctx.Err() != nil {
+		c.Close()
+		return
+	}
 	if old := p.idle[address]; old != nil {
 		old.Close()
 	}
@@ -195,17 +203,22 @@ func classify(err error) string {
 	}
 }
 
-// record logs and counts one ping, unless the peer left mid-ping (not its
-// fault).
-func (m *Mesh) record(ctx context.Context, p peers.Peer, r Result) {
-	if ctx.Err() != nil {
-		return
-	}
+// count adds one ping to the peer's series. The caller holds the mesh's
+// lock and has checked that the peer is still a target: Apply forgets a
+// leaving peer's series under that lock, so they are never made again.
+func (m *Mesh) count(p peers.Peer, r Result) {
 	m.metrics.Pings.WithLabelValues(p.Name, r.Outcome).Inc()
 	if r.Segments > 0 {
 		m.metrics.Segments.WithLabelValues(p.Name).Add(float64(r.Segments))
 		m.metrics.Retransmits.WithLabelValues(p.Name).Add(float64(r.Retransmits))
 	}
+	if r.Outcome == metrics.OK {
+		m.metrics.RTT.WithLabelValues(p.Name).Observe(r.RTT.Seconds())
+	}
+}
+
+// logPing logs one ping of a peer that was still a target.
+func (m *Mesh) logPing(p peers.Peer, r Result) {
 	if r.Outcome != metrics.OK {
 		where := p.Address
 		if p.Node != "" {
@@ -219,7 +232,6 @@ func (m *Mesh) record(ctx context.Context, p peers.Peer, r Result) {
 	if responder == "" {
 		responder = p.Name
 	}
-	m.metrics.RTT.WithLabelValues(p.Name).Observe(r.RTT.Seconds())
 	m.log.Info(fmt.Sprintf("pong from %s (%s) rtt=%s", responder, p.Address, FormatRTT(r.RTT)),
 		withNode(p, "peer", p.Name, "responder", responder, "address", p.Address, "rtt_seconds", r.RTT.Seconds())...)
 }

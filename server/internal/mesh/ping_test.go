@@ -124,3 +124,33 @@ func TestFormatRTT(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// A ping whose peer leaves after the pong was sent but before the pinger
+// kept the connection leaves no idle connection behind. The peer's server
+// does what Apply does when the peer leaves, right after answering: cancel
+// the ping's context, then Forget. Before, the connection was kept after
+// Forget and stayed open until the server stopped. Repeated: the race is
+// narrow.
+func TestAPeerThatLeftMidPingKeepsNoConnection(t *testing.T) {
+	pinger := NewPinger()
+	var cancel atomic.Pointer[context.CancelFunc]
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("pong\n"))
+		w.(http.Flusher).Flush()
+		(*cancel.Load())()
+		pinger.Forget(r.Host)
+	}))
+	t.Cleanup(s.Close)
+	address := strings.TrimPrefix(s.URL, "http://")
+	kept := 0
+	for range 300 {
+		ctx, stop := context.WithCancel(context.Background())
+		cancel.Store(&stop)
+		pinger.Ping(ctx, address, time.Second)
+		kept += pinger.Idle()
+		pinger.CloseIdle()
+	}
+	if kept != 0 {
+		t.Fatalf("%d of 300 pings kept a connection to a peer that had left", kept)
+	}
+}
