@@ -40,8 +40,10 @@ func TestAGroupsWakeUpHoldsUpNoOtherGroup(t *testing.T) {
 		stopOnce.Do(func() { close(stopped) })
 		<-release
 	})
-	defer releaseOnce.Do(func() { close(release) }) // a failed test must not leave handlers blocked
-	go func() { // once the poll is parked, a change starts a refresh
+	// A failed test must not leave handlers blocked.
+	defer releaseOnce.Do(func() { close(release) })
+	// Once the poll is parked, a change starts a refresh.
+	go func() {
 		for {
 			select {
 			case <-stopped:
