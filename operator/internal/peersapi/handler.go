@@ -3,6 +3,7 @@ package peersapi
 import (
 	"cmp"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -103,10 +104,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.Auth != nil {
-		caller, aerr := h.Auth.Authorize(r.Context(), r.Header.Get("Authorization"), req.Group, req.Self)
+		source, _, _ := net.SplitHostPort(r.RemoteAddr)
+		caller, aerr := h.Auth.Authorize(r.Context(), r.Header.Get("Authorization"), source, req.Group, req.Self)
 		if aerr != nil {
 			if aerr.Status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="peers API"`)
+			}
+			if aerr.RetryAfter != "" {
+				w.Header().Set("Retry-After", aerr.RetryAfter)
 			}
 			writeJSON(w, aerr.Status, peers.Error{Error: aerr.Message})
 			return

@@ -26,12 +26,15 @@ type Request struct {
 type apiError struct {
 	Status  int
 	Message string
+	// RetryAfter, if set, is sent as Retry-After (seconds): the caller is
+	// to come back, not to give up.
+	RetryAfter string
 }
 
 func (e *apiError) Error() string { return e.Message }
 
 func badRequest(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+	return &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
 }
 
 // ParseRequest checks the method, path and query of a request to
@@ -40,10 +43,10 @@ func badRequest(format string, args ...any) *apiError {
 func ParseRequest(method string, u *url.URL) (Request, *apiError) {
 	parts := strings.Split(strings.TrimPrefix(u.EscapedPath(), "/"), "/")
 	if len(parts) != 6 || parts[0] != "v1" || parts[1] != "namespaces" || parts[3] != "peergroups" || parts[5] != "peers" {
-		return Request{}, &apiError{http.StatusNotFound, "no such endpoint: want /v1/namespaces/{namespace}/peergroups/{name}/peers"}
+		return Request{}, &apiError{Status: http.StatusNotFound, Message: "no such endpoint: want /v1/namespaces/{namespace}/peergroups/{name}/peers"}
 	}
 	if method != http.MethodGet && method != http.MethodHead {
-		return Request{}, &apiError{http.StatusMethodNotAllowed, "method " + method + " not allowed: use GET"}
+		return Request{}, &apiError{Status: http.StatusMethodNotAllowed, Message: "method " + method + " not allowed: use GET"}
 	}
 	ns, err1 := url.PathUnescape(parts[2])
 	name, err2 := url.PathUnescape(parts[4])
