@@ -85,9 +85,9 @@ docker-build: ## Build both images with Docker (machines with a Docker engine).
 CLUSTER_BINS := etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
 	containerd containerd-shim-runc-v2 ctr coredns kube-router
 
-# NODES: how many nodes the local cluster has: the host, plus NODES-1
-# worker nodes in network namespaces (1 to 5). Three cost ~8 s and ~0.4 GiB
-# more than one (docs/architecture.md, "Worker nodes") and let the mesh cross nodes.
+# NODES: how many nodes the local cluster has (1 to 5), each in a network
+# namespace of its own. Three cost ~8 s and ~0.4 GiB more than one
+# (docs/architecture.md, "Nodes") and let the mesh cross nodes.
 NODES ?= 3
 export NODES
 
@@ -117,6 +117,11 @@ cluster-down: ## Stop the cluster and remove exactly what it made on this machin
 e2e: cluster-up browser ## End-to-end tests on the local cluster of NODES nodes (build tag e2e), then the Flux GitOps test.
 	hack/build-bins.sh kube-score
 	go test -tags e2e -count=1 -timeout 40m -p 1 -v ./test/e2e/...
+
+.PHONY: e2e-scale
+e2e-scale: ## A real mesh at scale (not in CI, ~20 min): NODES=5, a group of 300 pods (fan-out 10) and 50 groups of 4; prints the figures of docs/scale.md.
+	$(MAKE) cluster-up browser NODES=5
+	NODES=5 go test -tags e2e,scale -count=1 -timeout 90m -p 1 -v -run '^TestAtScale$$' ./test/e2e/
 
 ##@ Benchmarks (print figures; no pass/fail)
 .PHONY: bench

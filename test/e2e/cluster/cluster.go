@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -268,27 +269,46 @@ func Median(d []time.Duration) time.Duration {
 // node's kubelet puts its pods. The pod's own namespace files are mounted
 // only inside its node's mount namespace.
 func PodNetns(g Gomega, p corev1.Pod) string {
-	var pid string
+	pid := PodPID(p)
+	g.Expect(pid).NotTo(BeZero(), "no process of pod %s (uid %s) in the cluster's cgroups", p.Name, p.UID)
+	return fmt.Sprintf("/proc/%d/ns/net", pid)
+}
+
+// PodPID is the first process of a pod's containers (0 when none runs),
+// found in the cgroups where the node's kubelet puts its pods.
+func PodPID(p corev1.Pod) int {
+	pid := 0
 	for _, hierarchy := range []string{"pids", "memory", "cpu,cpuacct"} {
 		root := filepath.Join("/sys/fs/cgroup", hierarchy, "simulated-peering")
 		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil || pid != "" {
+			if err != nil || pid != 0 {
 				return filepath.SkipDir
 			}
 			if d.Name() != "cgroup.procs" || !strings.Contains(path, "/pod"+string(p.UID)+"/") {
 				return nil
 			}
-			if b, err := os.ReadFile(path); err == nil && len(strings.Fields(string(b))) > 0 {
-				pid = strings.Fields(string(b))[0]
+			if b, err := os.ReadFile(path); err == nil {
+				for _, f := range strings.Fields(string(b)) {
+					if n, err := strconv.Atoi(f); err == nil && n > 1 && !isPause(n) {
+						pid = n
+						break
+					}
+				}
 			}
 			return nil
 		})
-		if pid != "" {
-			return "/proc/" + pid + "/ns/net"
+		if pid != 0 {
+			return pid
 		}
 	}
-	g.Expect(pid).NotTo(BeEmpty(), "no process of pod %s (uid %s) in the cluster's cgroups", p.Name, p.UID)
-	return ""
+	return 0
+}
+
+// isPause: the sandbox's pause process shares the pod's network namespace
+// but is not its container.
+func isPause(pid int) bool {
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return strings.TrimSpace(string(comm)) == "pause"
 }
 
 // LeaseName is the operator's leader-election Lease in peering-system.
