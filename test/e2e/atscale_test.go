@@ -94,20 +94,7 @@ spec: {replicas: 4, pingInterval: 10s, pingTimeout: 2s}
 	// A node's data plane breaks: the big group names it.
 	pods := cluster.Pods(g, bigNS)
 	broken := nodeToBreak(g, pods)
-	cidr := nodeRange(g, broken)
-	rules := [][]string{
-		{"PREROUTING", "-s", cidr, "!", "-d", cidr, "-m", "comment", "--comment", "e2e-scale", "-j", "DROP"},
-		{"PREROUTING", "-d", cidr, "!", "-s", cidr, "-m", "comment", "--comment", "e2e-scale", "-j", "DROP"},
-	}
-	repair := func() {
-		for _, r := range rules {
-			inNode(broken, append([]string{"iptables", "-t", "raw", "-D"}, r...)...)
-		}
-	}
-	t.Cleanup(repair)
-	for _, r := range rules {
-		g.Expect(inNode(broken, append([]string{"iptables", "-t", "raw", "-I"}, r...)...)).To(Succeed())
-	}
+	repair := breakDataPlane(t, g, broken)
 	broke := time.Now()
 	g.Eventually(func(g Gomega) {
 		pg := cluster.GetGroup(g, bigNS)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,23 +133,7 @@ func TestANodeWithABrokenDataPlane(t *testing.T) {
 	g.Expect(inside).NotTo(BeEmpty(), "no pod on %s", broken)
 	g.Expect(outside).NotTo(BeEmpty())
 
-	cidr := nodeRange(g, broken)
-	// In the raw table, before anything else sees the packet: kube-router
-	// keeps its own jump first in the filter table's FORWARD chain and
-	// accepts what the NetworkPolicies allow there.
-	rules := [][]string{
-		{"PREROUTING", "-s", cidr, "!", "-d", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
-		{"PREROUTING", "-d", cidr, "!", "-s", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
-	}
-	repair := func() {
-		for _, r := range rules {
-			inNode(broken, append([]string{"iptables", "-t", "raw", "-D"}, r...)...)
-		}
-	}
-	t.Cleanup(repair)
-	for _, r := range rules {
-		g.Expect(inNode(broken, append([]string{"iptables", "-t", "raw", "-I"}, r...)...)).To(Succeed())
-	}
+	repair := breakDataPlane(t, g, broken)
 	broke := time.Now()
 
 	// The PeerGroup names the node, not its pods one by one (a node with a
@@ -250,6 +235,32 @@ func nodeRange(g Gomega, node string) string {
 	}
 	g.Expect(node).To(BeEmpty(), "no node %s", node)
 	return ""
+}
+
+// breakDataPlane drops every packet crossing node's pod range in its
+// network namespace (the node stays Ready) and returns the repair, which
+// also runs when the test ends. In the raw table, before anything else sees
+// the packet: kube-router keeps its own jump first in the filter table's
+// FORWARD chain and accepts what the NetworkPolicies allow there.
+func breakDataPlane(t *testing.T, g Gomega, node string) (repair func()) {
+	cidr := nodeRange(g, node)
+	rules := [][]string{
+		{"PREROUTING", "-s", cidr, "!", "-d", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
+		{"PREROUTING", "-d", cidr, "!", "-s", cidr, "-m", "comment", "--comment", "e2e-fault", "-j", "DROP"},
+	}
+	var once sync.Once
+	repair = func() {
+		once.Do(func() {
+			for _, r := range rules {
+				inNode(node, append([]string{"iptables", "-t", "raw", "-D"}, r...)...)
+			}
+		})
+	}
+	t.Cleanup(repair)
+	for _, r := range rules {
+		g.Expect(inNode(node, append([]string{"iptables", "-t", "raw", "-I"}, r...)...)).To(Succeed())
+	}
+	return repair
 }
 
 // inNode runs a command in a node's network namespace.

@@ -34,6 +34,10 @@ type Collector struct {
 	// channel means a reconcile is already queued).
 	Changed chan event.TypedGenericEvent[*v1alpha1.PeerGroup]
 	Client  *http.Client
+	// Snapshots, if set, is the peers API's snapshot of a group (built once
+	// per change and shared by every poll): a round reads the views the
+	// servers were sent from it instead of building its own.
+	Snapshots func(context.Context, types.NamespacedName) (*peersapi.Snapshot, uint64, error)
 	// fetches bounds the fetches in flight, over every group's round.
 	fetches chan struct{}
 
@@ -238,11 +242,20 @@ func RoundDeadline(interval time.Duration) time.Duration { return interval / 2 }
 
 // Round fetches every counting pod's /links.
 func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.Time) (Input, error) {
-	replicaSets, members, err := peersapi.ListMembers(ctx, c.Reader, pg)
+	// Read-only: no deep copies of the cache's pods.
+	replicaSets, members, err := peersapi.ListMembers(ctx, c.Reader, pg, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return Input{}, err
 	}
-	snap := peersapi.Build(pg, replicaSets, members)
+	var snap *peersapi.Snapshot
+	if c.Snapshots != nil {
+		if s, _, err := c.Snapshots(ctx, client.ObjectKeyFromObject(pg)); err == nil && s.Found {
+			snap = s
+		}
+	}
+	if snap == nil {
+		snap = peersapi.Build(pg, replicaSets, members)
+	}
 	in := Input{Expected: map[string][]string{}, Reports: map[string]Report{}}
 	zones := map[string]string{}
 	var fetch []*corev1.Pod
