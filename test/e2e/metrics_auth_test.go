@@ -36,8 +36,11 @@ func TestOperatorMetricsNeedAnAllowedToken(t *testing.T) {
 		return strings.TrimSpace(out)
 	}
 	// Through kubectl port-forward: the operator's NetworkPolicy admits only
-	// pods labelled as metrics scrapers on this port.
-	addr := cluster.PortForward(t, "peering-system", "svc/peering-operator", 8080)
+	// pods labelled as metrics scrapers on this port. To the leader: only
+	// the replica that collects link health has the peering_group_* series.
+	leader := cluster.Leader(g)
+	g.Expect(leader).NotTo(BeEmpty(), "no operator replica holds the lease")
+	addr := cluster.PortForward(t, "peering-system", "pod/"+leader, 8080)
 	// Self-signed: the scrape is authenticated by the token, not the server's certificate.
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	scrape := func(token string) (int, string) {
