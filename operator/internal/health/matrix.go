@@ -31,9 +31,9 @@ type Place struct {
 	Name string `json:"name"`
 	Node string `json:"node,omitempty"`
 	Zone string `json:"zone,omitempty"`
-	Pods int    `json:"pods"` // the counting pods it stands for
+	Pods int32  `json:"pods"` // the counting pods it stands for
 	// Unreported of them did not answer /links.
-	Unreported int `json:"unreported,omitempty"`
+	Unreported int32 `json:"unreported,omitempty"`
 	// Out and In are the margins: its outbound and inbound links.
 	Out Tally `json:"out"`
 	In  Tally `json:"in"`
@@ -41,23 +41,24 @@ type Place struct {
 
 // Tally counts measured links.
 type Tally struct {
-	Down     int `json:"down"`
-	Measured int `json:"measured"`
+	Down     int32 `json:"down"`
+	Measured int32 `json:"measured"`
 }
 
-// Cell is the links from one place to another.
+// Cell is the links from one place to another. Kept per group between
+// rounds (a 10-pod group has 90), so its counts are 32-bit.
 type Cell struct {
-	From       int `json:"from"`
-	To         int `json:"to"`
-	Up         int `json:"up,omitempty"`
-	Down       int `json:"down,omitempty"`
-	Unmeasured int `json:"unmeasured,omitempty"`
-	Unreported int `json:"unreported,omitempty"` // their pinger did not answer
+	From       int32 `json:"from"`
+	To         int32 `json:"to"`
+	Up         int32 `json:"up,omitempty"`
+	Down       int32 `json:"down,omitempty"`
+	Unmeasured int32 `json:"unmeasured,omitempty"`
+	Unreported int32 `json:"unreported,omitempty"` // their pinger did not answer
 	// P99Ms is the worst p99 among the up links.
 	P99Ms float64 `json:"p99Ms,omitempty"`
 	// Segments and Retransmits sum the up links' TCP counts: their loss.
-	Segments    int `json:"segments,omitempty"`
-	Retransmits int `json:"retransmits,omitempty"`
+	Segments    int32 `json:"segments,omitempty"`
+	Retransmits int32 `json:"retransmits,omitempty"`
 	// Outcome and Since describe the oldest down link.
 	Outcome string     `json:"outcome,omitempty"`
 	Since   *time.Time `json:"since,omitempty"`
@@ -101,13 +102,14 @@ func BuildMatrix(in Input) Matrix {
 		index[p.Name] = i
 	}
 
+	m.Places = slices.Clone(m.Places) // kept until the next round: no spare capacity
 	cells := map[[2]int]*Cell{}
 	var p99s []time.Duration
 	observe(in, func(o observed) {
 		from, to := index[o.pinger], index[o.target]
 		c := cells[[2]int{from, to}]
 		if c == nil {
-			c = &Cell{From: from, To: to}
+			c = &Cell{From: int32(from), To: int32(to)}
 			cells[[2]int{from, to}] = c
 		}
 		r := o.record
@@ -122,7 +124,7 @@ func BuildMatrix(in Input) Matrix {
 			c.Up++
 			p99s = append(p99s, r.P99)
 			c.P99Ms = max(c.P99Ms, ms(r.P99))
-			c.Segments, c.Retransmits = c.Segments+int(r.Segments), c.Retransmits+int(r.Retransmits)
+			c.Segments, c.Retransmits = c.Segments+r.Segments, c.Retransmits+r.Retransmits
 		case down:
 			c.Down++
 			m.Places[from].Out.Down++
@@ -134,6 +136,7 @@ func BuildMatrix(in Input) Matrix {
 		m.Places[from].Out.Measured++
 		m.Places[to].In.Measured++
 	})
+	m.Cells = make([]Cell, 0, len(cells)) // kept until the next round: no spare capacity
 	for _, c := range cells {
 		m.Cells = append(m.Cells, *c)
 	}
