@@ -73,7 +73,7 @@ func TestNetworkPoliciesAreEnforced(t *testing.T) {
 		Should(MatchRegexp(`ping to \S+ \(`+target.Status.PodIP+`:8080.*failed`), "another namespace's pod is refused")
 	g.Expect(podLog(g, elsewhere, "stranger")).NotTo(ContainSubstring("pong from"))
 	g.Eventually(func() string { return podLog(g, elsewhere, "stranger-api") }).WithTimeout(20*time.Second).
-		Should(And(ContainSubstring("peers endpoint failed"), Not(ContainSubstring("status 40"))), "the peers API is not reachable from elsewhere")
+		Should(And(ContainSubstring("peers endpoint unreachable"), Not(ContainSubstring("status 40"))), "the peers API is not reachable from elsewhere")
 	g.Eventually(func() string { return podLog(g, ns, "copycat") }).WithTimeout(20*time.Second).
 		Should(ContainSubstring("401 Unauthorized"), "a copycat reaches the peers API, which refuses it")
 	t.Logf("stranger: %s", lastLine(podLog(g, elsewhere, "stranger")))
