@@ -115,7 +115,7 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	start := time.Now()
 	obj := &v1alpha1.PeerGroup{}
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return ctrl.Result{}, stopping(ctx, client.IgnoreNotFound(err))
 	}
 	if !obj.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // owner references let the garbage collector clean up
@@ -123,7 +123,12 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	patcher := patch.NewSerialPatcher(obj, r.Client)
 	run := &reconcileRun{obj: obj}
 	defer func() {
+		if ctx.Err() != nil {
+			result, retErr = ctrl.Result{}, nil // stopping: nothing to record, see stopping
+			return
+		}
 		result, retErr = r.summarize(ctx, obj, patcher, run.rolling, retErr)
+		retErr = stopping(ctx, retErr)
 		r.Metrics.RecordDuration(ctx, obj, start)
 	}()
 	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
@@ -141,6 +146,20 @@ func (r *PeerGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 	}
 	return ctrl.Result{}, nil
+}
+
+// stopping drops err when the operator is stopping (a shutdown, a lost
+// lease): a call cut short then is not the group's failure, the next
+// leader reconciles the group again, and a routine upgrade must log no
+// ERROR (controller-runtime logs every returned error as one).
+func stopping(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		if err != nil {
+			log.FromContext(ctx).V(1).Info("reconcile cut short by the operator stopping", "error", err.Error())
+		}
+		return nil
+	}
+	return err
 }
 
 // reconcileRun is what one reconcile's steps learn and share.

@@ -182,7 +182,9 @@ func (a *Authenticator) identify(ctx context.Context, token string, key [sha256.
 	review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{peers.TokenAudience}}}
 	if err := a.Client.Create(ctx, review); err != nil {
 		tokenReviews.WithLabelValues("error").Inc()
-		logf.FromContext(ctx).Error(err, "reviewing a token")
+		if ctx.Err() == nil { // not the caller leaving, nor the operator stopping
+			logf.FromContext(ctx).Error(err, "reviewing a token")
+		}
 		return identity{}, &apiError{Status: http.StatusServiceUnavailable, Message: "cannot review the token now; retry", RetryAfter: "1"}
 	}
 	id, ok := fromReview(review.Status)

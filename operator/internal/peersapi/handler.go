@@ -125,7 +125,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for {
 		snap, version, err := h.Notifier.Snapshot(r.Context(), req.Group)
 		if err != nil {
-			logf.FromContext(r.Context()).Error(err, "reading the cache", "group", req.Group)
+			if r.Context().Err() == nil { // not the caller leaving, nor the operator stopping
+				logf.FromContext(r.Context()).Error(err, "reading the cache", "group", req.Group)
+			}
 			writeJSON(w, http.StatusServiceUnavailable, peers.Error{Error: "the operator's cache is not ready; retry"})
 			return
 		}
