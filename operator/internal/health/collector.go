@@ -34,10 +34,11 @@ type Collector struct {
 	// channel means a reconcile is already queued).
 	Changed chan event.TypedGenericEvent[*v1alpha1.PeerGroup]
 	Client  *http.Client
-	// Snapshots, if set, is the peers API's snapshot of a group (built once
-	// per change and shared by every poll): a round reads the views the
-	// servers were sent from it instead of building its own.
-	Snapshots func(context.Context, types.NamespacedName) (*peersapi.Snapshot, uint64, error)
+	// Snapshots, if set, is the peers API's snapshot of a group its servers
+	// poll (built once per change and shared by every poll; nil for none):
+	// a round reads the views the servers were sent from it instead of
+	// building its own.
+	Snapshots func(context.Context, types.NamespacedName) *peersapi.Snapshot
 	// fetches bounds the fetches in flight, over every group's round.
 	fetches chan struct{}
 
@@ -249,9 +250,7 @@ func (c *Collector) Round(ctx context.Context, pg *v1alpha1.PeerGroup, now time.
 	}
 	var snap *peersapi.Snapshot
 	if c.Snapshots != nil {
-		if s, _, err := c.Snapshots(ctx, client.ObjectKeyFromObject(pg)); err == nil && s.Found {
-			snap = s
-		}
+		snap = c.Snapshots(ctx, client.ObjectKeyFromObject(pg))
 	}
 	if snap == nil {
 		snap = peersapi.Build(pg, replicaSets, members)

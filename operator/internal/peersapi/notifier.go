@@ -200,6 +200,22 @@ func (n *Notifier) Snapshot(ctx context.Context, key types.NamespacedName) (*Sna
 // overtake (a mass deletion of groups).
 const maxForgetRaces = 5
 
+// Current is the snapshot of a group some poll has asked about (nil when
+// none has): the one polls get, rebuilt if the group changed since. It
+// makes no entry: a snapshot is first built, and ordered, when a server
+// asks for it.
+func (n *Notifier) Current(ctx context.Context, key types.NamespacedName) *Snapshot {
+	w := n.entry(key)
+	if w == nil {
+		return nil
+	}
+	snap, _, err := n.snapshotOf(ctx, w)
+	if err != nil || !snap.Found {
+		return nil
+	}
+	return snap
+}
+
 func (n *Notifier) snapshotOf(ctx context.Context, w *watch) (*Snapshot, uint64, error) {
 	w.mu.Lock()
 	snap, current := w.snap, w.snapVersion == w.version

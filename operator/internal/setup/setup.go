@@ -110,7 +110,7 @@ func Add(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	srv.Listening = opts.PeersAPIListening
-	links.Snapshots = srv.Handler.Notifier.Snapshot // one snapshot per change for polls and rounds alike
+	links.Snapshots = srv.Handler.Notifier.Current // one snapshot per change for polls and rounds alike
 	// Ready means the informers have synced and the peers API is serving,
 	// so a new operator pod gets no traffic it cannot answer.
 	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
