@@ -68,16 +68,22 @@ func (r *Report) add(peer string, st peers.LinkState, since time.Time, p99 time.
 func Digest(l peers.Links, keep func(peer string) (string, bool)) Report {
 	r := newReport(len(l.Links))
 	for _, link := range l.Links {
-		name := link.Peer
-		if keep != nil {
-			var ok bool
-			if name, ok = keep(link.Peer); !ok {
-				continue
-			}
+		name, ok := kept(keep, link.Peer)
+		if !ok {
+			continue
 		}
 		r.add(name, link.State, link.Since, link.RTTP99.Duration, link.Segments, link.Retransmits, link.RTTBuckets, link.LastOutcome)
 	}
 	return r
+}
+
+// kept is the name to keep for peer, and whether to keep it at all (every
+// peer, under its own name, when keep is nil).
+func kept(keep func(peer string) (string, bool), peer string) (string, bool) {
+	if keep == nil {
+		return peer, true
+	}
+	return keep(peer)
 }
 
 // Reports digests every answer of a round, keeping every link.
@@ -168,12 +174,9 @@ func DecodeReport(body []byte, keep func(peer string) (string, bool)) (Report, e
 					return Report{}, fmt.Errorf("links[%d]: peer %q appears twice", n, link.Peer)
 				}
 				seen[link.Peer] = true
-				peer := link.Peer
-				if keep != nil {
-					var ok bool
-					if peer, ok = keep(link.Peer); !ok {
-						continue
-					}
+				peer, ok := kept(keep, link.Peer)
+				if !ok {
+					continue
 				}
 				r.add(peer, link.State, link.Since, p99, link.Segments, link.Retransmits, link.RTTBuckets, link.LastOutcome)
 			}

@@ -127,7 +127,7 @@ func (a *Authenticator) Authorize(ctx context.Context, authorization, source str
 	claims, reason := readClaims(token, time.Now())
 	if reason != "" {
 		tokensRefused.WithLabelValues(reason).Inc()
-		return "", unauthorized("the token is not a valid pod-bound token for audience " + peers.TokenAudience + " (" + reason + ")")
+		return "", invalidToken(" (" + reason + ")")
 	}
 	key := sha256.Sum256([]byte(token))
 	id, err := a.identify(ctx, token, key, claims, source)
@@ -157,7 +157,7 @@ func (a *Authenticator) identify(ctx context.Context, token string, key [sha256.
 		return v.(identity), nil
 	}
 	if v, ok := a.refusals.Get(key); ok && now.Before(v.(time.Time)) {
-		return identity{}, unauthorized("the token is not a valid pod-bound token for audience " + peers.TokenAudience)
+		return identity{}, invalidToken("")
 	}
 	if aerr := a.waitForPod(ctx, claims); aerr != nil {
 		return identity{}, aerr
@@ -191,7 +191,7 @@ func (a *Authenticator) identify(ctx context.Context, token string, key [sha256.
 	if !ok || id.pod != claims.pod || id.uid != claims.uid {
 		tokenReviews.WithLabelValues("refused").Inc()
 		a.refusals.Add(key, now.Add(refuseFor))
-		return identity{}, unauthorized("the token is not a valid pod-bound token for audience " + peers.TokenAudience)
+		return identity{}, invalidToken("")
 	}
 	tokenReviews.WithLabelValues("authenticated").Inc()
 	id.until = claims.expiry.Add(-renewBefore)
@@ -308,6 +308,12 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 
 func unauthorized(msg string) *apiError {
 	return &apiError{Status: http.StatusUnauthorized, Message: msg}
+}
+
+// invalidToken is the 401 for a token that is no pod-bound token for the
+// peers API, with why when it was refused on sight.
+func invalidToken(why string) *apiError {
+	return unauthorized("the token is not a valid pod-bound token for audience " + peers.TokenAudience + why)
 }
 
 func forbidden(group types.NamespacedName) *apiError {
