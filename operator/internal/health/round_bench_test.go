@@ -1,10 +1,14 @@
 package health
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,22 +36,7 @@ func BenchmarkFullMeshRound1000(b *testing.B) {
 	for i := range n {
 		in.Expected[name(i)] = append(append([]string(nil), all[:i]...), all[i+1:]...)
 	}
-	// One body lists every pod (the pinger's own record is ignored as not
-	// expected), so the benchmark holds one answer, not a thousand.
-	answer := peers.Links{Pod: "mesh-x", Node: "node-x", Window: peers.LinkWindow}
-	buckets := make([]int, len(peers.RTTBucketBounds)+1)
-	buckets[peers.RTTBucket(800*time.Microsecond)] = peers.LinkWindow
-	for i := range n {
-		answer.Links = append(answer.Links, peers.Link{Peer: name(i), Address: fmt.Sprintf("10.244.%d.%d:8080", i/250, i%250+2),
-			Node: fmt.Sprintf("node-%d", i%10), State: peers.LinkUp, Since: time.Now(), LastOutcome: "ok",
-			LastRTT: peers.Duration{Duration: time.Millisecond}, Pings: peers.LinkWindow,
-			RTTP50: peers.Duration{Duration: 700 * time.Microsecond}, RTTP99: peers.Duration{Duration: 900 * time.Microsecond},
-			Segments: 40, Retransmits: 0, RTTBuckets: buckets})
-	}
-	body, err := json.Marshal(answer)
-	if err != nil {
-		b.Fatal(err)
-	}
+	body := fullMeshAnswer(b, all)
 	counting := map[string]string{}
 	for _, p := range all {
 		counting[p] = p
@@ -121,4 +110,49 @@ func heapBytes() uint64 {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// fullMeshAnswer is one /links answer listing every pod up (the pinger's
+// own record is ignored as not expected), so a benchmark holds one answer,
+// not a thousand.
+func fullMeshAnswer(b *testing.B, pods []string) []byte {
+	answer := peers.Links{Pod: "mesh-x", Node: "node-x", Window: peers.LinkWindow}
+	buckets := make([]int, len(peers.RTTBucketBounds)+1)
+	buckets[peers.RTTBucket(800*time.Microsecond)] = peers.LinkWindow
+	for i, name := range pods {
+		answer.Links = append(answer.Links, peers.Link{Peer: name, Address: fmt.Sprintf("10.244.%d.%d:8080", i/250, i%250+2),
+			Node: fmt.Sprintf("node-%d", i%10), State: peers.LinkUp, Since: time.Now(), LastOutcome: "ok",
+			LastRTT: peers.Duration{Duration: time.Millisecond}, Pings: peers.LinkWindow,
+			RTTP50: peers.Duration{Duration: 700 * time.Microsecond}, RTTP99: peers.Duration{Duration: 900 * time.Microsecond},
+			Segments: 40, Retransmits: 0, RTTBuckets: buckets})
+	}
+	body, err := json.Marshal(answer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// One full-mesh /links answer (999 links, ~330 KB) fetched over real HTTP
+// and read into a Report, as a round does a thousand times: the
+// allocation per answer is the figure.
+func BenchmarkFetch999Links(b *testing.B) {
+	var pods []string
+	for i := range 1000 {
+		pods = append(pods, fmt.Sprintf("mesh-%04d", i))
+	}
+	body := fullMeshAnswer(b, pods)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(body) }))
+	defer srv.Close()
+	keep := func(peer string) (string, bool) { return peer, true }
+	c := NewCollector(nil)
+	address := strings.TrimPrefix(srv.URL, "http://")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := c.Fetch(context.Background(), address, 2*time.Second, keep)
+		if err != nil || len(r.Links) != len(pods) {
+			b.Fatalf("%d links, %v", len(r.Links), err)
+		}
+	}
 }

@@ -170,13 +170,14 @@ func (s *Snapshot) View(self string) View {
 
 // PeerNames are the names the view lists, without encoding anything.
 func (v View) PeerNames() []string {
-	var out []string
 	if v.indices != nil {
+		out := make([]string, 0, len(v.indices))
 		for _, i := range v.indices {
 			out = append(out, v.snap.peers[i].Name)
 		}
 		return out
 	}
+	out := make([]string, 0, len(v.snap.peers))
 	for i, p := range v.snap.peers {
 		if i != v.self {
 			out = append(out, p.Name)
