@@ -532,4 +532,3 @@ func check(err error) {
 		os.Exit(1)
 	}
 }
-

@@ -6,7 +6,6 @@ package health
 import (
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
@@ -157,7 +156,7 @@ func Summarize(in Input) Summary {
 			st.Down++
 		}
 		s.links = append(s.links, localize.Link{From: o.pinger, To: o.target, Down: o.state == down,
-			Since: time.Unix(0, o.record.Since), Segments: int(o.record.Segments), Retransmits: int(o.record.Retransmits)})
+			Since: o.record.Since, Segments: o.record.Segments, Retransmits: o.record.Retransmits})
 	})
 	lin.Links = s.links
 	s.Findings = localize.Localize(lin)

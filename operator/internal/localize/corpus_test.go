@@ -326,7 +326,7 @@ func (s scenario) detectable(ft fault, pods map[string]Pod) bool {
 		if l.Down || !ft.covers(pods[l.From], pods[l.To]) {
 			continue
 		}
-		segments += l.Segments
+		segments += int(l.Segments)
 		excess += float64(s.lossyPings) * ft.loss / (1 - ft.loss)
 	}
 	noise := float64(segments) * max(s.noise, BaselineFloor)

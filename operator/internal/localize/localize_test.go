@@ -52,7 +52,7 @@ func (m mesh) input() Input {
 				l.Down = true
 			}
 			if m.lost != nil {
-				l.Retransmits = m.lost(from, to)
+				l.Retransmits = int32(m.lost(from, to))
 				l.Segments += l.Retransmits
 			}
 			in.Links = append(in.Links, l)
