@@ -21,8 +21,8 @@ build: ## Build bin/server and bin/operator.
 	$(GO_BUILD) -o bin/operator ./operator
 
 .PHONY: test-bins
-test-bins: ## Build kube-apiserver and etcd for envtest, and kube-score for the manifest tests (cold: ~12 min; then cached).
-	hack/build-bins.sh kube-apiserver etcd kube-score
+test-bins: ## Build kube-apiserver and etcd for envtest, kube-score, promtool and the Prometheus Operator's CRDs for the manifest tests (cold: ~12 min; then cached).
+	hack/build-bins.sh kube-apiserver etcd kube-score promtool prometheus-operator-crds
 
 .PHONY: fmt
 fmt: ## gofmt the code.

@@ -18,9 +18,55 @@ k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} \
 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
 -X k8s.io/component-base/version.gitTreeState=clean"
 
+# from_deb NAME: Debian's prometheus package holds NAME in usr/bin; it is
+# downloaded and unpacked, never installed (no service starts, nothing is
+# written outside the cache).
+from_deb() {
+  local name=$1 out="$cache/$1-$PROMETHEUS_VERSION" tmp deb version
+  if [[ ! -x $out ]]; then
+    echo ">> unpacking $name $PROMETHEUS_VERSION from Debian's prometheus package (cached in $cache)" >&2
+    tmp=$(mktemp -d)
+    require_dir "the download folder" "$tmp"
+    if ! (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null); then
+      apt-get update -qq
+      (cd "$tmp" && apt-get download -qq prometheus)
+    fi
+    deb=$(find "$tmp" -maxdepth 1 -name 'prometheus_*.deb' -print -quit)
+    [[ -n $deb ]] || die "apt-get download prometheus left no .deb in $tmp"
+    version=$(dpkg-deb -f "$deb" Version)
+    [[ $version == "$PROMETHEUS_VERSION"+* ]] || die "Debian's prometheus is $version, not the pinned $PROMETHEUS_VERSION: change PROMETHEUS_VERSION in hack/lib.sh after checking it"
+    dpkg-deb -x "$deb" "$tmp/root"
+    [[ -x $tmp/root/usr/bin/$name ]] || die "Debian's prometheus $version has no usr/bin/$name"
+    cp "$tmp/root/usr/bin/$name" "$out.tmp"
+    mv "$out.tmp" "$out"
+    rm -rf "$tmp"
+  fi
+  ln -sfn "$out" "$root/bin/$name"
+}
+
+# crds: the Prometheus Operator's CRDs for the objects config/monitoring
+# ships, as its release publishes them (example/prometheus-operator-crd in
+# its module), for envtest to validate against.
+crds() {
+  local out="$cache/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION" src tmp kind
+  if [[ ! -d $out ]]; then
+    src=$(cd "$root" && module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+    tmp="$out.tmp"
+    require_dir "the CRD folder" "$tmp"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    for kind in podmonitors servicemonitors prometheusrules; do
+      cp "$src/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$tmp/"
+    done
+    mv "$tmp" "$out"
+  fi
+  ln -sfn "$out" "$root/bin/prometheus-operator-crds"
+}
+
 build() { # name
   local name=$1 module pkg version ldflags tags=""
   case $name in
+    promtool) from_deb "$name"; return ;;
+    prometheus-operator-crds) crds; return ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl)
       module=hack/k8s; pkg=k8s.io/kubernetes/cmd/$name; version=$K8S_VERSION; ldflags=$k8s_ldflags ;;
     etcd)

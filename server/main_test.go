@@ -45,6 +45,7 @@ func TestBadEnvironmentExitsTwoNamingTheVariable(t *testing.T) {
 		{[]string{"PEERS=a:1", "PORT=0"}, `server: invalid PORT="0": want a port number 1-65535`},
 		{[]string{"PEERS=a:1", "PING_INTERVAL=1s", "PING_TIMEOUT=1s"}, `server: invalid PING_TIMEOUT="1s": want a duration shorter than PING_INTERVAL="1s"`},
 		{[]string{"PEERS_URL=http://x/", "PEERS_OUTAGE_ERROR_AFTER=0s"}, `server: invalid PEERS_OUTAGE_ERROR_AFTER="0s": want a positive duration such as 2m`},
+		{[]string{"PEERS=a:1", "METRICS_COMPAT=kubenurse"}, `server: invalid METRICS_COMPAT="kubenurse": want goldpinger, or empty for none`},
 		{[]string{"PEERS=a:1,b"}, `server: invalid PEERS="a:1,b": want a comma-separated list of host:port (address "b" is not host:port)`},
 		{nil, `server: invalid PEERS/PEERS_URL="": want exactly one of PEERS`},
 		{[]string{"PEERS=a:1", "PEERS_URL=http://x/"}, `not both`},

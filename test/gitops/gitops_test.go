@@ -27,6 +27,8 @@ var (
 func TestMain(m *testing.M) {
 	env, err := envtest.New()
 	if err == nil {
+		// The Prometheus Operator's CRDs, for config/monitoring.
+		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, path("bin", "prometheus-operator-crds"))
 		apiCfg, err = env.Start()
 	}
 	if err != nil {

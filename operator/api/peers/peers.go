@@ -63,6 +63,9 @@ type Peer struct {
 	Address string `json:"address"`
 	// Node is the node the peer's pod runs on (empty for static peers).
 	Node string `json:"node,omitempty"`
+	// HostIP is that node's IP (empty for static peers): goldpinger's
+	// host_ip label.
+	HostIP string `json:"hostIP,omitempty"`
 }
 
 // Error is the body of every non-2xx answer of the peers API.

@@ -16,7 +16,7 @@ func TestDecodeValidDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	if doc.Group != "peering-dev/mesh" || doc.Revision != "7f3a9c" || doc.PingInterval.Duration != 10*time.Second ||
-		doc.PingTimeout.Duration != 2*time.Second || len(doc.Peers) != 2 || doc.Peers[1] != (Peer{"mesh-8fh2x", "10.88.0.13:8080", "node-2"}) {
+		doc.PingTimeout.Duration != 2*time.Second || len(doc.Peers) != 2 || doc.Peers[1] != (Peer{Name: "mesh-8fh2x", Address: "10.88.0.13:8080", Node: "node-2"}) {
 		t.Fatalf("decoded %+v", doc)
 	}
 }

@@ -89,6 +89,21 @@ type PeerGroupSpec struct {
 	// defaults to 128Mi. Changing them rolls the pods.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Metrics changes what the servers export on /metrics.
+	// +optional
+	Metrics *MetricsSpec `json:"metrics,omitempty"`
+}
+
+// MetricsSpec: the servers' own metrics are always exported.
+type MetricsSpec struct {
+	// Compat also exports another tool's metric names, labels and buckets,
+	// so its dashboards and alerts work unchanged: "goldpinger"
+	// (goldpinger_*, goldpinger_instance being the node). Changing it
+	// rolls the pods.
+	// +kubebuilder:validation:Enum=goldpinger
+	// +optional
+	Compat string `json:"compat,omitempty"`
 }
 
 // PeerGroupStatus is what the operator observed.

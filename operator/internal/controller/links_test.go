@@ -11,6 +11,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -162,6 +163,10 @@ func TestLinkHealthFromReports(t *testing.T) {
 	g.Expect(gauge(g, "peering_group_suspects", pg, "kind", "Node", "severity", "Down")).To(Equal(1.0))
 	g.Expect(gauge(g, "peering_group_links", pg, "state", "down")).To(Equal(4.0))
 	g.Expect(gauge(g, "peering_group_link_rtt_seconds", pg, "quantile", "0.99")).To(Equal(0.002))
+	g.Expect(gauge(g, "peering_group_suspect_info", pg, "kind", "Node", "name", "node-b", "severity", "Down")).To(Equal(1.0))
+	g.Eventually(func(g Gomega) float64 {
+		return conditionGauge(g, pg, health.LinksHealthyCondition, "False")
+	}).Should(Equal(1.0), "the LinksHealthy condition's series")
 
 	// Repaired: True again, and the suspect's recovery is an event.
 	f.update(func(f *fakeLinks) { f.down, f.silent = map[[2]string]bool{}, map[string]bool{} })
@@ -284,4 +289,29 @@ func TestATerminatingPodRaisesNothing(t *testing.T) {
 		g.Expect(linksCondition(g, pg).Reason).To(Equal(health.ReasonAllLinksUp))
 	}).WithTimeout(3 * time.Second).Should(Succeed())
 	g.Expect(eventReasons(g, pg)()).NotTo(ContainElement("LinkDown"))
+}
+
+// conditionGauge reads the gotk_reconcile_condition series of one of the
+// group's conditions (Flux's names: the group is its "name").
+func conditionGauge(g Gomega, pg *v1alpha1.PeerGroup, condition, status string) float64 {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(env.Recorder.Collectors()...)
+	families, err := reg.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "gotk_reconcile_condition" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["kind"] == "PeerGroup" && labels["namespace"] == pg.Namespace && labels["name"] == pg.Name &&
+				labels["type"] == condition && labels["status"] == status {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -229,6 +229,13 @@ func (r *PeerGroupReconciler) summarize(ctx context.Context, obj *v1alpha1.PeerG
 	r.Metrics.RecordReadiness(ctx, obj)
 	r.Metrics.RecordReconciling(ctx, obj)
 	r.Metrics.RecordStalled(ctx, obj)
+	// LinksHealthy too, so an alert can tell a group whose links are not
+	// measured (Unknown) from one that is healthy.
+	if r.Metrics.IsDelete(obj) {
+		r.Metrics.DeleteCondition(ctx, obj, health.LinksHealthyCondition)
+	} else {
+		r.Metrics.RecordCondition(ctx, obj, health.LinksHealthyCondition)
+	}
 	return result, errors.Join(err, client.IgnoreNotFound(perr))
 }
 

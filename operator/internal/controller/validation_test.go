@@ -26,6 +26,7 @@ func TestInvalidPeerGroupsAreRejected(t *testing.T) {
 		{"port zero", `port: 0`, "spec.port in body should be greater than or equal to 1", ""},
 		{"port too big", `port: 70000`, "spec.port in body should be less than or equal to 65535", ""},
 		{"negative fan-out", `maxPeersPerPod: -2`, "spec.maxPeersPerPod in body should be greater than or equal to 0", ""},
+		{"unknown metrics compat", `metrics: {compat: kubenurse}`, `spec.metrics.compat: Unsupported value: "kubenurse": supported values: "goldpinger"`, ""},
 		// Names that cannot become a Service name and a label value.
 		{"name with a dot", `{}`, nameRule, "mesh.v2"},
 		{"name with a leading digit", `{}`, nameRule, "1mesh"},

@@ -18,13 +18,19 @@ var (
 		Name: "peering_group_suspects",
 		Help: "Suspects of a PeerGroup by kind (Pod, Node, Zone, Link) and severity (Down, Degraded).",
 	}, []string{"namespace", "peergroup", "kind", "severity"})
+	// One series per published suspect (at most MaxSuspects a group), so an
+	// alert can say which pod, node or zone.
+	groupSuspect = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "peering_group_suspect_info",
+		Help: "A suspect a PeerGroup's status names (value 1): its kind, name, node (of a pod), reason and severity.",
+	}, []string{"namespace", "peergroup", "kind", "name", "node", "reason", "severity"})
 	groupRTT = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "peering_group_link_rtt_seconds",
 		Help: "Round-trip time of a PeerGroup's successful pings over its up links' windows, pooled: the upper bound of the bucket quantile 0.5 and 0.99 fall in.",
 	}, []string{"namespace", "peergroup", "quantile"})
 )
 
-func init() { metrics.Registry.MustRegister(groupLinks, groupSuspects, groupRTT) }
+func init() { metrics.Registry.MustRegister(groupLinks, groupSuspects, groupSuspect, groupRTT) }
 
 func record(key types.NamespacedName, r Result) {
 	l := r.Links
@@ -42,6 +48,10 @@ func record(key types.NamespacedName, r Result) {
 			groupSuspects.WithLabelValues(key.Namespace, key.Name, kind, severity).Set(float64(n))
 		}
 	}
+	groupSuspect.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "peergroup": key.Name})
+	for _, s := range r.Suspects {
+		groupSuspect.WithLabelValues(key.Namespace, key.Name, s.Kind, s.Name, s.Node, s.Reason, s.Severity).Set(1)
+	}
 	for q, v := range map[string]string{"0.5": l.P50, "0.99": l.P99} {
 		if d, err := parseDuration(v); err == nil {
 			groupRTT.WithLabelValues(key.Namespace, key.Name, q).Set(d)
@@ -52,7 +62,7 @@ func record(key types.NamespacedName, r Result) {
 }
 
 func forget(key types.NamespacedName) {
-	for _, vec := range []*prometheus.GaugeVec{groupLinks, groupSuspects, groupRTT} {
+	for _, vec := range []*prometheus.GaugeVec{groupLinks, groupSuspects, groupSuspect, groupRTT} {
 		vec.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "peergroup": key.Name})
 	}
 }

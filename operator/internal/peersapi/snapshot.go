@@ -84,7 +84,7 @@ func Build(pg *v1alpha1.PeerGroup, replicaSets []appsv1.ReplicaSet, pods []corev
 	for i := range pods {
 		s.Order = max(s.Order, resourceVersion(&pods[i]))
 		if address, ok := Address(&pods[i], pg.ServerPort()); ok {
-			s.peers = append(s.peers, peers.Peer{Name: pods[i].Name, Address: address, Node: pods[i].Spec.NodeName})
+			s.peers = append(s.peers, peers.Peer{Name: pods[i].Name, Address: address, Node: pods[i].Spec.NodeName, HostIP: pods[i].Status.HostIP})
 		}
 	}
 	slices.SortFunc(s.peers, func(a, b peers.Peer) int { return strings.Compare(a.Name, b.Name) })

@@ -173,7 +173,7 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 				Image:           image,
 				ImagePullPolicy: corev1.PullIfNotPresent,
 				Ports:           []corev1.ContainerPort{{Name: portName, ContainerPort: port, Protocol: corev1.ProtocolTCP}},
-				Env: []corev1.EnvVar{
+				Env: append([]corev1.EnvVar{
 					fieldEnv("POD_NAME", "metadata.name"),
 					fieldEnv("POD_NAMESPACE", "metadata.namespace"),
 					fieldEnv("POD_IP", "status.podIP"),
@@ -181,7 +181,7 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 					{Name: "PORT", Value: strconv.Itoa(int(port))},
 					{Name: "PEERS_URL", Value: opts.PeersURL + peers.Path(pg.Namespace, pg.Name)},
 					{Name: "PEERS_TOKEN_FILE", Value: peers.TokenFile},
-				},
+				}, metricsEnv(pg)...),
 				VolumeMounts:   []corev1.VolumeMount{{Name: tokenVolume, MountPath: path.Clean(tokenDir), ReadOnly: true}},
 				ReadinessProbe: probe("/readyz", 2),
 				LivenessProbe:  probe("/healthz", 10),
@@ -241,4 +241,13 @@ func TemplateHash(t corev1.PodTemplateSpec) string {
 	h := fnv.New32a()
 	h.Write(b)
 	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
+}
+
+// metricsEnv sets METRICS_COMPAT when the group asks for another tool's
+// metrics.
+func metricsEnv(pg *v1alpha1.PeerGroup) []corev1.EnvVar {
+	if pg.Spec.Metrics == nil || pg.Spec.Metrics.Compat == "" {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "METRICS_COMPAT", Value: pg.Spec.Metrics.Compat}}
 }

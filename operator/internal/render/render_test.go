@@ -69,6 +69,7 @@ func TestGolden(t *testing.T) {
 		pg.Spec.Port = 9000
 		pg.Spec.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}
+		pg.Spec.Metrics = &v1alpha1.MetricsSpec{Compat: "goldpinger"}
 	})
 	for _, tc := range []struct {
 		name string

@@ -54,6 +54,9 @@ type Env struct {
 	UIURL string
 	// Manager is the running operator's manager (nil without operator).
 	Manager manager.Manager
+	// Recorder holds the operator's gotk_* series (registered nowhere: a
+	// test gathers its Collectors).
+	Recorder *fluxmetrics.Recorder
 
 	env    *crenvtest.Environment
 	cancel context.CancelFunc
@@ -127,7 +130,7 @@ func (e *Env) startOperator(opts []Option) error {
 		cancel()
 		return err
 	}
-	e.Manager, e.cancel, e.done = mgr, cancel, make(chan error, 1)
+	e.Manager, e.Recorder, e.cancel, e.done = mgr, options.MetricsRecorder, cancel, make(chan error, 1)
 	go func() { e.done <- mgr.Start(ctx) }()
 	for _, server := range []struct {
 		listening <-chan net.Addr

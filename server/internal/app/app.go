@@ -32,6 +32,9 @@ func Run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	if cfg.MetricsCompat == "goldpinger" {
+		m.Goldpinger = metrics.NewGoldpinger(reg, cfg.NodeName)
+	}
 
 	pingCtx, stopPinging := context.WithCancel(ctx)
 	defer stopPinging()
@@ -47,7 +50,7 @@ func Run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		return l
 	}
 	srv := &http.Server{
-		Handler:           httpapi.New(cfg.PodName, ready.Load, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), links),
+		Handler:           countPings(httpapi.New(cfg.PodName, ready.Load, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), links), m.Goldpinger),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       20 * time.Minute, // peers keep one connection each between pings
 	}
@@ -108,4 +111,18 @@ func selfMatcher(cfg config.Config) func(peers.Peer) bool {
 		}
 	}
 	return func(p peers.Peer) bool { return p.Name == cfg.PodName || own[p.Address] }
+}
+
+// countPings counts the pings answered, for goldpinger's stats (g nil: no
+// wrapper, the /ping path stays as fast as it is).
+func countPings(h http.Handler, g *metrics.Goldpinger) http.Handler {
+	if g == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if r.URL.Path == "/ping" {
+			g.Received()
+		}
+	})
 }

@@ -19,18 +19,19 @@ import (
 
 // Config is the server's whole configuration. The `help` tag feeds --help.
 type Config struct {
-	Port         int           `env:"PORT" envDefault:"8080" help:"port to serve /ping, /healthz, /readyz and /metrics on (1-65535)"`
-	PodName      string        `env:"POD_NAME" help:"this server's name in pongs and logs (default: the hostname)"`
-	PodIP        string        `env:"POD_IP" help:"this server's IP, so it never pings itself"`
-	NodeName     string        `env:"NODE_NAME" help:"the node this server runs on, reported in /links"`
-	Peers        string        `env:"PEERS" help:"static peers, host:port,host:port (standalone mode; excludes PEERS_URL)"`
-	PeersURL     string        `env:"PEERS_URL" help:"the operator's peers endpoint, re-polled for changes (excludes PEERS)"`
-	TokenFile    string        `env:"PEERS_TOKEN_FILE" help:"file holding the pod's projected ServiceAccount token, sent to PEERS_URL as a bearer token and re-read for every request"`
-	OutageError  time.Duration `env:"PEERS_OUTAGE_ERROR_AFTER" envDefault:"2m" help:"how long PEERS_URL may be unreachable (refused, reset, timing out, 502-504) before it is logged as ERROR; shorter outages, such as an operator restart, are WARN"`
-	PingInterval time.Duration `env:"PING_INTERVAL" envDefault:"60s" help:"how often to ping each peer; the peers endpoint's value wins"`
-	PingTimeout  time.Duration `env:"PING_TIMEOUT" default:"derived" help:"per-ping timeout, shorter than PING_INTERVAL; unset: min(2s, PING_INTERVAL/2); the peers endpoint's value wins"`
-	LogFormat    string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
-	LogLevel     slog.Level    `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	Port          int           `env:"PORT" envDefault:"8080" help:"port to serve /ping, /healthz, /readyz and /metrics on (1-65535)"`
+	PodName       string        `env:"POD_NAME" help:"this server's name in pongs and logs (default: the hostname)"`
+	PodIP         string        `env:"POD_IP" help:"this server's IP, so it never pings itself"`
+	NodeName      string        `env:"NODE_NAME" help:"the node this server runs on, reported in /links"`
+	Peers         string        `env:"PEERS" help:"static peers, host:port,host:port (standalone mode; excludes PEERS_URL)"`
+	PeersURL      string        `env:"PEERS_URL" help:"the operator's peers endpoint, re-polled for changes (excludes PEERS)"`
+	TokenFile     string        `env:"PEERS_TOKEN_FILE" help:"file holding the pod's projected ServiceAccount token, sent to PEERS_URL as a bearer token and re-read for every request"`
+	OutageError   time.Duration `env:"PEERS_OUTAGE_ERROR_AFTER" envDefault:"2m" help:"how long PEERS_URL may be unreachable (refused, reset, timing out, 502-504) before it is logged as ERROR; shorter outages, such as an operator restart, are WARN"`
+	PingInterval  time.Duration `env:"PING_INTERVAL" envDefault:"60s" help:"how often to ping each peer; the peers endpoint's value wins"`
+	PingTimeout   time.Duration `env:"PING_TIMEOUT" default:"derived" help:"per-ping timeout, shorter than PING_INTERVAL; unset: min(2s, PING_INTERVAL/2); the peers endpoint's value wins"`
+	MetricsCompat string        `env:"METRICS_COMPAT" help:"also export another tool's metrics on /metrics: goldpinger (goldpinger_* names, labels and buckets), or empty for none"`
+	LogFormat     string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+	LogLevel      slog.Level    `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 
 	// StaticPeers is PEERS parsed.
 	StaticPeers []peers.Peer `env:"-"`
@@ -87,6 +88,8 @@ func (c *Config) check(vars map[string]string) error {
 			interval = fmt.Sprintf("PING_INTERVAL (unset, so its default %s)", c.PingInterval)
 		}
 		return bad("PING_TIMEOUT", "a duration shorter than "+interval)
+	case c.MetricsCompat != "" && c.MetricsCompat != "goldpinger":
+		return bad("METRICS_COMPAT", "goldpinger, or empty for none")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return bad("LOG_FORMAT", "text or json")
 	case c.Peers == "" && c.PeersURL == "":

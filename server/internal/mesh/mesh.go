@@ -104,6 +104,9 @@ func (m *Mesh) Apply(s Settings, desired []peers.Peer) {
 		delete(m.targets, p.Name)
 		m.pinger.Forget(p.Address)
 		m.metrics.ForgetPeer(p.Name)
+		if g := m.metrics.Goldpinger; g != nil {
+			g.Forget(p.HostIP, podIP(p.Address))
+		}
 		m.log.Info("stopped pinging "+p.Name+" ("+p.Address+")", "peer", p.Name, "address", p.Address)
 	}
 	spread := firstPingWithin(s.Interval, !m.applied)
@@ -116,7 +119,24 @@ func (m *Mesh) Apply(s Settings, desired []peers.Peer) {
 		m.log.Info("now pinging "+p.Name+" ("+p.Address+")", "peer", p.Name, "address", p.Address, "interval", s.Interval)
 	}
 	m.metrics.Peers.Set(float64(len(m.targets)))
+	if g := m.metrics.Goldpinger; g != nil {
+		g.Health(m.lastPings())
+	}
 	m.nudge()
+}
+
+// lastPings counts the peers whose last ping succeeded and those whose last
+// ping failed (peers not pinged yet are neither); m.mu held.
+func (m *Mesh) lastPings() (ok, failed int) {
+	for _, t := range m.targets {
+		switch outcome := t.record.lastOutcome; {
+		case outcome == metrics.OK:
+			ok++
+		case outcome != "":
+			failed++
+		}
+	}
+	return ok, failed
 }
 
 func (m *Mesh) nudge() {
@@ -199,11 +219,18 @@ func (m *Mesh) settle(t *target, started time.Time, r Result) bool {
 	if t.ctx.Err() != nil {
 		return false
 	}
-	m.count(t.peer, r)
 	now := time.Now()
+	m.count(t.peer, r, now.Sub(started))
 	t.record.Add(now, r)
 	if segments, retransmits := t.record.tcpCounts(); segments > 0 {
-		m.metrics.Loss.WithLabelValues(t.peer.Name).Set(min(float64(retransmits)/float64(segments), 1))
+		loss := min(float64(retransmits)/float64(segments), 1)
+		m.metrics.Loss.WithLabelValues(t.peer.Name).Set(loss)
+		if g := m.metrics.Goldpinger; g != nil {
+			g.Loss(t.peer.HostIP, podIP(t.peer.Address), loss)
+		}
+	}
+	if g := m.metrics.Goldpinger; g != nil {
+		g.Health(m.lastPings())
 	}
 	t.next = nextPing(started, now, m.settings.Interval, t.record.failures)
 	heap.Push(&m.due, t)

@@ -203,10 +203,10 @@ func classify(err error) string {
 	}
 }
 
-// count adds one ping to the peer's series. The caller holds the mesh's
+// count adds one ping, which took took, to the peer's series. The caller holds the mesh's
 // lock and has checked that the peer is still a target: Apply forgets a
 // leaving peer's series under that lock, so they are never made again.
-func (m *Mesh) count(p peers.Peer, r Result) {
+func (m *Mesh) count(p peers.Peer, r Result, took time.Duration) {
 	m.metrics.Pings.WithLabelValues(p.Name, r.Outcome).Inc()
 	if r.Segments > 0 {
 		m.metrics.Segments.WithLabelValues(p.Name).Add(float64(r.Segments))
@@ -215,6 +215,18 @@ func (m *Mesh) count(p peers.Peer, r Result) {
 	if r.Outcome == metrics.OK {
 		m.metrics.RTT.WithLabelValues(p.Name).Observe(r.RTT.Seconds())
 	}
+	if g := m.metrics.Goldpinger; g != nil {
+		g.Ping(p.HostIP, podIP(p.Address), took, r.Outcome == metrics.OK)
+	}
+}
+
+// podIP is the host part of a peer's address.
+func podIP(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return address
+	}
+	return host
 }
 
 // logPing logs one ping of a peer that was still a target.

@@ -23,6 +23,8 @@ type Metrics struct {
 	Peers           prometheus.Gauge
 	ConfigRevision  *prometheus.GaugeVec
 	LastConfigFetch prometheus.Gauge
+	// Goldpinger is nil unless METRICS_COMPAT=goldpinger.
+	Goldpinger *Goldpinger
 }
 
 // New creates the metrics and registers them on reg.
