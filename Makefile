@@ -119,7 +119,7 @@ e2e: cluster-up browser ## End-to-end tests on the local cluster of NODES nodes 
 	go test -tags e2e -count=1 -timeout 40m -p 1 -v ./test/e2e/...
 
 .PHONY: e2e-scale
-e2e-scale: ## A real mesh at scale (not in CI, ~20 min): NODES=5, a group of 300 pods (fan-out 10) and 50 groups of 4; prints the figures of docs/scale.md.
+e2e-scale: ## A real mesh at scale (not in CI; the full size saturates 2 cores, see docs/scale.md): NODES=5, a group of 300 pods (fan-out 10) and 50 groups of 4; prints the figures of docs/scale.md.
 	$(MAKE) cluster-up browser NODES=5
 	NODES=5 go test -tags e2e,scale -count=1 -timeout 90m -p 1 -v -run '^TestAtScale$$' ./test/e2e/
 

@@ -32,6 +32,10 @@ func TestAtScale(t *testing.T) {
 		t.Skip("needs NODES=5")
 	}
 	big, small := envInt(t, "BIG", 300), envInt(t, "SMALL", 50)
+	// Five local nodes share this machine's 2 cores, and each reports them
+	// as its own: the default 50m a server would fit 200 pods, not 500. A
+	// server pinging 10 peers every 10 s uses about 1m.
+	const resources = `resources: {requests: {cpu: 10m, memory: 32Mi}}`
 	available0 := memAvailableMiB(t)
 	start := time.Now()
 
@@ -39,8 +43,8 @@ func TestAtScale(t *testing.T) {
 	out, err := cluster.KubectlApply(fmt.Sprintf(`apiVersion: peering.simulated-peering.io/v1alpha1
 kind: PeerGroup
 metadata: {name: mesh, namespace: %s}
-spec: {replicas: %d, maxPeersPerPod: 10, pingInterval: 10s, pingTimeout: 2s, progressDeadline: 30m}
-`, bigNS, big))
+spec: {replicas: %d, maxPeersPerPod: 10, pingInterval: 10s, pingTimeout: 2s, progressDeadline: 30m, %s}
+`, bigNS, big, resources))
 	g.Expect(err).NotTo(HaveOccurred(), out)
 	namespaces := []string{bigNS}
 	for range small {
@@ -48,8 +52,8 @@ spec: {replicas: %d, maxPeersPerPod: 10, pingInterval: 10s, pingTimeout: 2s, pro
 		out, err := cluster.KubectlApply(fmt.Sprintf(`apiVersion: peering.simulated-peering.io/v1alpha1
 kind: PeerGroup
 metadata: {name: mesh, namespace: %s}
-spec: {replicas: 4, pingInterval: 10s, pingTimeout: 2s}
-`, ns))
+spec: {replicas: 4, pingInterval: 10s, pingTimeout: 2s, %s}
+`, ns, resources))
 		g.Expect(err).NotTo(HaveOccurred(), out)
 		namespaces = append(namespaces, ns)
 	}
