@@ -203,9 +203,10 @@ func classify(err error) string {
 	}
 }
 
-// count adds one ping, which took took, to the peer's series. The caller holds the mesh's
-// lock and has checked that the peer is still a target: Apply forgets a
-// leaving peer's series under that lock, so they are never made again.
+// count adds one ping (took: from its start to its result) to the peer's
+// series. The caller holds the mesh's lock and has checked that the peer
+// is still a target: Apply forgets a leaving peer's series under that
+// lock, so they are never made again.
 func (m *Mesh) count(p peers.Peer, r Result, took time.Duration) {
 	m.metrics.Pings.WithLabelValues(p.Name, r.Outcome).Inc()
 	if r.Segments > 0 {
