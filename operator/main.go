@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/simulated-peering/simulated-peering/operator/internal/quietstop"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
 	"github.com/simulated-peering/simulated-peering/operator/internal/setup"
 )
@@ -42,7 +43,7 @@ func main() {
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctrl.SetLogger(quietstop.Wrap(zap.New(zap.UseFlagOptions(&zapOpts))))
 	log := ctrl.Log.WithName("setup")
 
 	_, portText, err := net.SplitHostPort(*peersAddr)
