@@ -46,7 +46,7 @@ func TestTheMonitoringObjectsAreValid(t *testing.T) {
 	rules[0].(map[string]any)["for"] = "five minutes"
 	g.Expect(unstructured.SetNestedSlice(bad.Object, groups, "spec", "groups")).To(Succeed())
 	err = c.Apply(ctx, client.ApplyConfigurationFromUnstructured(bad), client.FieldOwner("gitops-test"), client.DryRunAll)
-	g.Expect(err).To(MatchError(ContainSubstring("for")), "a PrometheusRule with an invalid duration")
+	g.Expect(err).To(MatchError(ContainSubstring(`spec.groups[1].rules[0].for: Invalid value: "five minutes"`)), "a PrometheusRule with an invalid duration")
 }
 
 // The ServiceMonitor finds the operator Service's metrics port and sends
