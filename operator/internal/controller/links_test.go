@@ -228,7 +228,17 @@ func TestBadLinksAnswersAreRefused(t *testing.T) {
 
 // gauge reads one series of the operator's registry (it runs in this process).
 func gauge(g Gomega, name string, pg *v1alpha1.PeerGroup, pairs ...string) float64 {
-	families, err := ctrlmetrics.Registry.Gather()
+	v, ok := seriesValue(g, ctrlmetrics.Registry, name, append([]string{"namespace", pg.Namespace, "peergroup", pg.Name}, pairs...)...)
+	if !ok {
+		return -1
+	}
+	return v
+}
+
+// seriesValue is the gauge value of the first series of family name in
+// gatherer whose labels hold every name, value pair given.
+func seriesValue(g Gomega, gatherer prometheus.Gatherer, name string, pairs ...string) (float64, bool) {
+	families, err := gatherer.Gather()
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, f := range families {
 		if f.GetName() != name {
@@ -239,16 +249,16 @@ func gauge(g Gomega, name string, pg *v1alpha1.PeerGroup, pairs ...string) float
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			match := labels["namespace"] == pg.Namespace && labels["peergroup"] == pg.Name
+			match := true
 			for i := 0; i+1 < len(pairs); i += 2 {
 				match = match && labels[pairs[i]] == pairs[i+1]
 			}
 			if match {
-				return m.GetGauge().GetValue()
+				return m.GetGauge().GetValue(), true
 			}
 		}
 	}
-	return -1
+	return 0, false
 }
 
 func freePort(t *testing.T) int {
@@ -292,26 +302,11 @@ func TestATerminatingPodRaisesNothing(t *testing.T) {
 }
 
 // conditionGauge reads the gotk_reconcile_condition series of one of the
-// group's conditions (Flux's names: the group is its "name").
+// group's conditions (Flux's names: the group is its "name"); 0 when none.
 func conditionGauge(g Gomega, pg *v1alpha1.PeerGroup, condition, status string) float64 {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(env.Recorder.Collectors()...)
-	families, err := reg.Gather()
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, f := range families {
-		if f.GetName() != "gotk_reconcile_condition" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["kind"] == "PeerGroup" && labels["namespace"] == pg.Namespace && labels["name"] == pg.Name &&
-				labels["type"] == condition && labels["status"] == status {
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
+	v, _ := seriesValue(g, reg, "gotk_reconcile_condition",
+		"kind", "PeerGroup", "namespace", pg.Namespace, "name", pg.Name, "type", condition, "status", status)
+	return v
 }

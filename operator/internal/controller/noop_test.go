@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	fluxcontroller "github.com/fluxcd/pkg/runtime/controller"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -13,9 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
-	"github.com/simulated-peering/simulated-peering/operator/internal/controller"
-	"github.com/simulated-peering/simulated-peering/operator/internal/setup"
-	"github.com/simulated-peering/simulated-peering/operator/internal/testenv"
 )
 
 // Once a group has converged, reconciling it again performs no write at all:
@@ -28,9 +24,7 @@ func TestNoOpReconcileWritesNothing(t *testing.T) {
 
 	var writes atomic.Int32
 	count := func() { writes.Add(1) }
-	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: setup.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	counting := interceptor.NewClient(direct, interceptor.Funcs{
+	r := reconcilerThrough(g, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
 			count()
 			return c.Create(ctx, o, opts...)
@@ -60,7 +54,6 @@ func TestNoOpReconcileWritesNothing(t *testing.T) {
 			return c.SubResource(sub).Patch(ctx, o, p, opts...)
 		},
 	})
-	r := &controller.PeerGroupReconciler{Client: counting, APIReader: counting, Render: testenv.RenderOptions, Metrics: fluxcontroller.Metrics{}}
 	for range 3 {
 		_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
 		g.Expect(err).NotTo(HaveOccurred())
@@ -71,7 +64,7 @@ func TestNoOpReconcileWritesNothing(t *testing.T) {
 	updateGroup(g, pg, func(latest *v1alpha1.PeerGroup) {
 		latest.Spec.Replicas = ptrTo(int32(3))
 	})
-	_, err = r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
+	_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(writes.Load()).To(BeNumerically(">", 0))
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
-	fluxcontroller "github.com/fluxcd/pkg/runtime/controller"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	clientevents "k8s.io/client-go/tools/events"
@@ -15,8 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
-	"github.com/simulated-peering/simulated-peering/operator/internal/controller"
-	"github.com/simulated-peering/simulated-peering/operator/internal/testenv"
 )
 
 // A reconcile whose cache has not yet seen the operator's own last write
@@ -34,9 +31,7 @@ func TestStaleCacheIsAQuietRequeue(t *testing.T) {
 	g.Eventually(func() int32 { return *currentReplicaSet(g, pg).Spec.Replicas }).Should(Equal(int32(3)))
 
 	// A client whose reads of that ReplicaSet lag behind: the old copy.
-	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: k8s.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	lagging := interceptor.NewClient(direct, interceptor.Funcs{
+	r := reconcilerThrough(g, interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
 			if rs, ok := o.(*appsv1.ReplicaSet); ok && key.Name == stale.Name {
 				stale.DeepCopyInto(rs)
@@ -59,8 +54,7 @@ func TestStaleCacheIsAQuietRequeue(t *testing.T) {
 		},
 	})
 	recorder := clientevents.NewFakeRecorder(10)
-	r := &controller.PeerGroupReconciler{Client: lagging, APIReader: lagging, EventRecorder: recorder,
-		Render: testenv.RenderOptions, Metrics: fluxcontroller.Metrics{}}
+	r.EventRecorder = recorder
 	result, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(result.RequeueAfter).To(BeNumerically(">", 0), "repeated")

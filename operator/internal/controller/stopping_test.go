@@ -4,16 +4,12 @@ import (
 	"context"
 	"testing"
 
-	fluxcontroller "github.com/fluxcd/pkg/runtime/controller"
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
-	"github.com/simulated-peering/simulated-peering/operator/internal/controller"
-	"github.com/simulated-peering/simulated-peering/operator/internal/setup"
-	"github.com/simulated-peering/simulated-peering/operator/internal/testenv"
 )
 
 // The operator stopping (an upgrade, a lost lease) while a reconcile runs
@@ -24,19 +20,16 @@ func TestAStopMidReconcileIsNoError(t *testing.T) {
 	g := NewWithT(t)
 	pg := newGroup(g, namespace(t), "mesh", 2)
 	g.Eventually(func() bool { return readyCondition(g, pg) != nil }).Should(BeTrue())
-	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: setup.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
 	stop, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cutShort := interceptor.NewClient(direct, interceptor.Funcs{
+	r := reconcilerThrough(g, interceptor.Funcs{
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 			cancel() // the stop lands during the status write
 			return c.SubResource(sub).Patch(ctx, o, p, opts...)
 		},
 	})
-	r := &controller.PeerGroupReconciler{Client: cutShort, APIReader: cutShort, Render: testenv.RenderOptions, Metrics: fluxcontroller.Metrics{}}
 	updateGroup(g, pg, func(latest *v1alpha1.PeerGroup) { latest.Spec.Replicas = ptrTo(int32(3)) }) // a status write to make
-	_, err = r.Reconcile(stop, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
+	_, err := r.Reconcile(stop, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
 	g.Expect(stop.Err()).To(HaveOccurred(), "the status write was not reached")
 	g.Expect(err).NotTo(HaveOccurred())
 

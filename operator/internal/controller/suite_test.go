@@ -10,15 +10,19 @@ import (
 
 	"github.com/fluxcd/pkg/apis/meta"
 	"github.com/fluxcd/pkg/runtime/conditions"
+	fluxcontroller "github.com/fluxcd/pkg/runtime/controller"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
+	"github.com/simulated-peering/simulated-peering/operator/internal/controller"
 	"github.com/simulated-peering/simulated-peering/operator/internal/render"
+	"github.com/simulated-peering/simulated-peering/operator/internal/setup"
 	"github.com/simulated-peering/simulated-peering/operator/internal/testenv"
 )
 
@@ -153,4 +157,13 @@ func eventReasons(g Gomega, pg *v1alpha1.PeerGroup) func() []string {
 		}
 		return reasons
 	}
+}
+
+// reconcilerThrough is a reconciler of the test's own (no manager, no event
+// recorder) whose API calls go straight to the API server through funcs.
+func reconcilerThrough(g Gomega, funcs interceptor.Funcs) *controller.PeerGroupReconciler {
+	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: setup.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	c := interceptor.NewClient(direct, funcs)
+	return &controller.PeerGroupReconciler{Client: c, APIReader: c, Render: testenv.RenderOptions, Metrics: fluxcontroller.Metrics{}}
 }
