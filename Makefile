@@ -83,7 +83,8 @@ docker-build: ## Build both images with Docker (machines with a Docker engine).
 
 ##@ Local cluster (Linux, root; see README)
 CLUSTER_BINS := etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl \
-	containerd containerd-shim-runc-v2 ctr coredns kube-router
+	containerd containerd-shim-runc-v2 ctr coredns kube-router \
+	prometheus-operator prometheus-config-reloader prometheus-root prometheus-operator-crds
 
 # NODES: how many nodes the local cluster has (1 to 5), each in a network
 # namespace of its own. Three cost ~8 s and ~0.4 GiB more than one
@@ -95,8 +96,12 @@ export NODES
 ui: ## Open the operator's web view: port-forward localhost:8084 (UI_PORT) to it and print the URL.
 	hack/ui.sh
 
+.PHONY: prometheus
+prometheus: ## Open the local cluster's Prometheus (make demo MONITORING=1): port-forward localhost:9090 (PROMETHEUS_PORT) and print the URL.
+	hack/prometheus.sh
+
 .PHONY: demo
-demo: cluster-up ## Start a local cluster of NODES nodes (default 3), deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux).
+demo: cluster-up ## Start a local cluster of NODES nodes (default 3), deploy the operator and overlays/dev, follow the pongs (GITOPS=1: via Flux; MONITORING=1: with Prometheus and config/monitoring).
 	hack/demo.sh
 
 .PHONY: cluster-deps

@@ -18,25 +18,40 @@ k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} \
 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
 -X k8s.io/component-base/version.gitTreeState=clean"
 
-# from_deb NAME: Debian's prometheus package holds NAME in usr/bin; it is
-# downloaded and unpacked, never installed (no service starts, nothing is
+# apt_download DIR PACKAGE…: downloads Debian packages into DIR; they are
+# unpacked by the callers, never installed (no service starts, nothing is
 # written outside the cache).
+apt_download() {
+  local dir=$1
+  shift
+  if ! (cd "$dir" && apt-get download -qq "$@" 2>/dev/null); then
+    apt-get update -qq
+    (cd "$dir" && apt-get download -qq "$@")
+  fi
+}
+
+# prometheus_deb DIR: downloads Debian's prometheus package into DIR, checks
+# it is the pinned version and prints its path.
+prometheus_deb() {
+  local dir=$1 deb version
+  apt_download "$dir" prometheus
+  deb=$(find "$dir" -maxdepth 1 -name 'prometheus_*.deb' -print -quit)
+  [[ -n $deb ]] || die "apt-get download prometheus left no .deb in $dir"
+  version=$(dpkg-deb -f "$deb" Version)
+  [[ $version == "$PROMETHEUS_VERSION"+* ]] || die "Debian's prometheus is $version, not the pinned $PROMETHEUS_VERSION: change PROMETHEUS_VERSION in hack/lib.sh after checking it"
+  echo "$deb"
+}
+
+# from_deb NAME: the binary NAME from Debian's prometheus package (usr/bin).
 from_deb() {
-  local name=$1 out="$cache/$1-$PROMETHEUS_VERSION" tmp deb version
+  local name=$1 out="$cache/$1-$PROMETHEUS_VERSION" tmp deb
   if [[ ! -x $out ]]; then
     echo ">> unpacking $name $PROMETHEUS_VERSION from Debian's prometheus package (cached in $cache)" >&2
     tmp=$(mktemp -d)
     require_dir "the download folder" "$tmp"
-    if ! (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null); then
-      apt-get update -qq
-      (cd "$tmp" && apt-get download -qq prometheus)
-    fi
-    deb=$(find "$tmp" -maxdepth 1 -name 'prometheus_*.deb' -print -quit)
-    [[ -n $deb ]] || die "apt-get download prometheus left no .deb in $tmp"
-    version=$(dpkg-deb -f "$deb" Version)
-    [[ $version == "$PROMETHEUS_VERSION"+* ]] || die "Debian's prometheus is $version, not the pinned $PROMETHEUS_VERSION: change PROMETHEUS_VERSION in hack/lib.sh after checking it"
+    deb=$(prometheus_deb "$tmp")
     dpkg-deb -x "$deb" "$tmp/root"
-    [[ -x $tmp/root/usr/bin/$name ]] || die "Debian's prometheus $version has no usr/bin/$name"
+    [[ -x $tmp/root/usr/bin/$name ]] || die "Debian's prometheus has no usr/bin/$name"
     cp "$tmp/root/usr/bin/$name" "$out.tmp"
     mv "$out.tmp" "$out"
     rm -rf "$tmp"
@@ -44,22 +59,83 @@ from_deb() {
   ln -sfn "$out" "$root/bin/$name"
 }
 
-# crds: the Prometheus Operator's CRDs for the objects config/monitoring
-# ships, as its release publishes them (example/prometheus-operator-crd in
-# its module), for envtest to validate against.
-crds() {
-  local out="$cache/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION" src tmp kind
+# prometheus_root: the files of the Prometheus image the local cluster runs
+# (hack/cluster/images.sh): Debian's server, the C library it links, and its
+# classic web UI, whose links into Debian's JavaScript packages are resolved
+# from those packages (downloaded and unpacked too).
+prometheus_root() {
+  local out="$cache/prometheus-root-$PROMETHEUS_VERSION" tmp deb img pkgs
   if [[ ! -d $out ]]; then
+    echo ">> assembling the Prometheus $PROMETHEUS_VERSION image files from Debian's packages (cached in $cache)" >&2
+    tmp=$(mktemp -d)
+    require_dir "the download folder" "$tmp"
+    deb=$(prometheus_deb "$tmp")
+    # The web UI's JavaScript and fonts (its Depends), d3 (rickshaw's), libc.
+    mapfile -t pkgs < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | awk '$1 ~ /^(libjs-|fonts-)/ {print $1}')
+    apt_download "$tmp" "${pkgs[@]}" libjs-d3 libc6
+    for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
+    img="$out.tmp"
+    require_dir "the image folder" "$img"
+    rm -rf "$img" && mkdir -p "$img/bin" "$img/lib64" "$img/lib/x86_64-linux-gnu" "$img/usr/share/prometheus"
+    cp "$tmp/root/usr/bin/prometheus" "$img/bin/"
+    cp "$tmp/root/lib/x86_64-linux-gnu/libc.so.6" "$img/lib/x86_64-linux-gnu/"
+    cp "$tmp/root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$img/lib64/" # the binary's interpreter path
+    cp -rL "$tmp/root/usr/share/prometheus/web" "$img/usr/share/prometheus/" # fails on a link left dangling
+    rm -rf "$img/usr/share/prometheus/web/static/moment-timezone/data" # 214 MB of zone data the pages do not load
+    mv "$img" "$out"
+    rm -rf "$tmp"
+  fi
+  ln -sfn "$out" "$root/bin/prometheus-root"
+}
+
+# crds: the Prometheus Operator's CRDs as its release publishes them
+# (example/prometheus-operator-crd in its module): envtest validates the
+# objects config/monitoring ships against them; the local cluster installs
+# them for the operator itself (hack/monitoring/up.sh).
+crds() {
+  local out="$cache/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION" src tmp
+  # A cache of an earlier version of this script holds only the three CRDs
+  # of the shipped objects: it is replaced.
+  if [[ ! -f $out/monitoring.coreos.com_prometheuses.yaml ]]; then
     src=$(cd "$root" && module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
     tmp="$out.tmp"
     require_dir "the CRD folder" "$tmp"
+    require_dir "the CRD cache" "$out"
     rm -rf "$tmp" && mkdir -p "$tmp"
-    for kind in podmonitors servicemonitors prometheusrules; do
-      cp "$src/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$tmp/"
-    done
-    mv "$tmp" "$out"
+    cp "$src"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$tmp/"
+    [[ -f $tmp/monitoring.coreos.com_prometheuses.yaml ]] || die "$src has no Prometheus CRD"
+    rm -rf "$out" && mv "$tmp" "$out"
   fi
   ln -sfn "$out" "$root/bin/prometheus-operator-crds"
+}
+
+# in_module_copy MODULE@VERSION PREPARE: builds $pkg with $ldflags into
+# $out.tmp (build's locals) from a writable copy of a module that does not
+# build as downloaded; PREPARE runs in the copy first.
+in_module_copy() {
+  local src tmp
+  src=$(cd "$root" && module_dir "$1")
+  tmp=$(mktemp -d)
+  require_dir "the build folder" "$tmp"
+  cp -r "$src/." "$tmp" && chmod -R u+w "$tmp"
+  (cd "$tmp" && "$2" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -ldflags "$ldflags" -o "$out.tmp" "$pkg")
+  rm -rf "$tmp"
+}
+
+# flux_manifests: cmd/flux embeds manifests/*.yaml, which Flux's release
+# generates and the module does not ship; only `flux install` reads them.
+flux_manifests() {
+  [[ -d cmd/flux ]] || die "$PWD is not the flux2 module (no cmd/flux)"
+  mkdir -p cmd/flux/manifests
+  echo "# flux install manifests are not part of the Go module" >cmd/flux/manifests/placeholder.yaml
+}
+
+# own_api_modules: the Prometheus Operator's go.mod replaces its API and
+# client modules with its own folders, which its module zip leaves out; its
+# go.mod requires the same versions, which the module proxy serves.
+own_api_modules() {
+  go mod edit -dropreplace=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring \
+    -dropreplace=github.com/prometheus-operator/prometheus-operator/pkg/client
 }
 
 build() { # name
@@ -67,6 +143,7 @@ build() { # name
   case $name in
     promtool) from_deb "$name"; return ;;
     prometheus-operator-crds) crds; return ;;
+    prometheus-root) prometheus_root; return ;;
     kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy|kubectl)
       module=hack/k8s; pkg=k8s.io/kubernetes/cmd/$name; version=$K8S_VERSION; ldflags=$k8s_ldflags ;;
     etcd)
@@ -80,8 +157,11 @@ build() { # name
     source-controller|kustomize-controller)
       module=hack/flux/$name; pkg=github.com/fluxcd/$name; version=$FLUX_CONTROLLERS_VERSION; ldflags="-s -w" ;;
     flux)
-      module=hack/flux/cli; pkg=github.com/fluxcd/flux2/v2/cmd/flux; version=$FLUX_CLI_VERSION
+      module=hack/flux/cli; pkg=./cmd/flux; version=$FLUX_CLI_VERSION
       ldflags="-s -w -X main.VERSION=${FLUX_CLI_VERSION#v}" ;;
+    prometheus-operator|prometheus-config-reloader) # pkg is relative to the module's copy
+      pkg=./cmd/${name#prometheus-}; version=$PROMETHEUS_OPERATOR_VERSION
+      ldflags="-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}" ;;
     kube-score)
       module=hack/kube-score; pkg=github.com/zegl/kube-score/cmd/kube-score; version=$KUBE_SCORE_VERSION
       ldflags="-s -w -X main.version=${KUBE_SCORE_VERSION#v}" ;;
@@ -94,22 +174,12 @@ build() { # name
   if [[ ! -x $out ]]; then
     echo ">> building $name $version (cached in $cache)" >&2
     local start=$SECONDS
-    if [[ $name == flux ]]; then
-      # cmd/flux embeds manifests/*.yaml, which Flux's release generates and the
-      # module does not ship; only `flux install` reads them. Build from a
-      # writable copy of the module with a placeholder there.
-      local src tmp
-      src=$(cd "$root/$module" && module_dir "github.com/fluxcd/flux2/v2@$version")
-      [[ -d $src/cmd/flux ]] || die "$src is not the flux2 module (no cmd/flux)"
-      tmp=$(mktemp -d)
-      require_dir "the flux build folder" "$tmp"
-      cp -r "$src/." "$tmp" && chmod -R u+w "$tmp" && mkdir -p "$tmp/cmd/flux/manifests"
-      echo "# flux install manifests are not part of the Go module" >"$tmp/cmd/flux/manifests/placeholder.yaml"
-      (cd "$tmp" && CGO_ENABLED=0 go build -ldflags "$ldflags" -o "$out.tmp" ./cmd/flux)
-      rm -rf "$tmp"
-    else
-      (cd "$root/$module" && CGO_ENABLED=0 go build -tags "$tags" -ldflags "$ldflags" -o "$out.tmp" "$pkg")
-    fi
+    case $name in
+      flux) in_module_copy "github.com/fluxcd/flux2/v2@$version" flux_manifests ;;
+      prometheus-operator|prometheus-config-reloader)
+        in_module_copy "github.com/prometheus-operator/prometheus-operator@$version" own_api_modules ;;
+      *) (cd "$root/$module" && CGO_ENABLED=0 go build -tags "$tags" -ldflags "$ldflags" -o "$out.tmp" "$pkg") ;;
+    esac
     mv "$out.tmp" "$out"
     echo ">> built $name in $((SECONDS - start))s" >&2
   fi

@@ -4,7 +4,8 @@
 # as a user would, wait for the PeerGroup to be Ready, then follow the pods'
 # pongs. FOLLOW=0 prints a sample instead of following (for scripts).
 # GITOPS=1 lets Flux install them from a Git server on this machine instead
-# (hack/flux/up.sh).
+# (hack/flux/up.sh). MONITORING=1 adds a real Prometheus, run by the real
+# Prometheus Operator from config/monitoring (hack/monitoring/up.sh).
 set -euo pipefail
 # shellcheck source=cluster/lib.sh
 source "$(dirname "$0")/cluster/lib.sh"
@@ -16,6 +17,11 @@ else
   "$ROOT/hack/deploy.sh" dev
 fi
 log "mesh Ready $((SECONDS - start))s after the cluster was up"
+open="web view: make ui"
+if [[ ${MONITORING:-0} == 1 ]]; then
+  "$ROOT/hack/monitoring/up.sh"
+  open+="; Prometheus: make prometheus"
+fi
 kubectl get peergroups -A
 echo
 if [[ ${FOLLOW:-1} == 0 ]]; then
@@ -26,6 +32,7 @@ fi
 cat <<MSG
 Following the servers' logs (Ctrl-C stops following; the cluster keeps running).
   kubectl:  export KUBECONFIG=$KUBECONFIG_ADMIN; $BIN/kubectl -n peering-dev get pg
+  $open
   scale:    $BIN/kubectl --kubeconfig $KUBECONFIG_ADMIN -n peering-dev scale pg mesh --replicas=5
   stop:     make cluster-down
 MSG

@@ -4,6 +4,10 @@
 // docker-archive tarball that `ctr -n k8s.io images import` loads.
 //
 //	go run . -binary ../../bin/server -tag simulated-peering/server:dev -port 8080 -out server.tar
+//
+// With -root instead, the layer holds a folder's whole tree (an image of a
+// program that is not one static file, e.g. Debian's Prometheus with its C
+// library and web UI) and -entrypoint names the program in it.
 package main
 
 import (
@@ -12,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,27 +31,34 @@ import (
 
 func main() {
 	binary := flag.String("binary", "", "static binary to put at /<basename>")
+	root := flag.String("root", "", "folder whose tree is the image's files (instead of -binary)")
+	entrypoint := flag.String("entrypoint", "", "the program to run; with -binary, where it goes (default /<basename of -binary>)")
 	tag := flag.String("tag", "", "image reference, e.g. simulated-peering/server:dev")
 	ports := flag.String("port", "", "comma-separated TCP ports to expose")
 	user := flag.String("user", "65532:65532", "user:group the image runs as")
 	out := flag.String("out", "", "docker-archive to write")
 	flag.Parse()
-	if *binary == "" || *tag == "" || *out == "" {
-		fmt.Fprintln(os.Stderr, "image: -binary, -tag and -out are required")
+	if (*binary == "") == (*root == "") || *tag == "" || *out == "" || (*root != "" && *entrypoint == "") {
+		fmt.Fprintln(os.Stderr, "image: -tag, -out and either -binary or -root with -entrypoint are required")
 		os.Exit(2)
 	}
 	ref, err := name.NewTag(*tag)
 	check(err)
-	bin, err := os.ReadFile(*binary)
-	check(err)
-	path := "/" + filepath.Base(*binary)
-
 	var layerTar bytes.Buffer
 	tw := tar.NewWriter(&layerTar)
-	epoch := time.Unix(0, 0) // reproducible: same binary, same digest
-	check(tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(path, "/"), Mode: 0o755, Size: int64(len(bin)), ModTime: epoch, Typeflag: tar.TypeReg}))
-	_, err = tw.Write(bin)
-	check(err)
+	path := *entrypoint
+	if *binary != "" {
+		bin, err := os.ReadFile(*binary)
+		check(err)
+		if path == "" {
+			path = "/" + filepath.Base(*binary)
+		}
+		check(tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(path, "/"), Mode: 0o755, Size: int64(len(bin)), ModTime: epoch, Typeflag: tar.TypeReg}))
+		_, err = tw.Write(bin)
+		check(err)
+	} else {
+		check(addTree(tw, *root))
+	}
 	check(tw.Close())
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil })
 	check(err)
@@ -72,6 +84,55 @@ func main() {
 	check(tarball.WriteToFile(*out, ref, img))
 	digest, _ := img.Digest()
 	fmt.Printf("%s %s\n", ref, digest)
+}
+
+// epoch is every file's and the image's time: the same files give the same
+// digest.
+var epoch = time.Unix(0, 0)
+
+// addTree writes the files, folders and symbolic links under root, in
+// lexical order, as the image's paths.
+func addTree(tw *tar.Writer, root string) error {
+	root, err := filepath.EvalSymlinks(root) // bin/ links into the cache
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(root, func(file string, d fs.DirEntry, err error) error {
+		if err != nil || file == root {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if d.Type()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(file); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, file)
+		hdr.Name, hdr.ModTime = filepath.ToSlash(rel), epoch
+		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		if d.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil || !info.Mode().IsRegular() {
+			return err
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
 }
 
 func check(err error) {
