@@ -38,15 +38,15 @@ prometheus_deb() {
   deb=$(find "$dir" -maxdepth 1 -name 'prometheus_*.deb' -print -quit)
   [[ -n $deb ]] || die "apt-get download prometheus left no .deb in $dir"
   version=$(dpkg-deb -f "$deb" Version)
-  [[ $version == "$PROMETHEUS_VERSION"+* ]] || die "Debian's prometheus is $version, not the pinned $PROMETHEUS_VERSION: change PROMETHEUS_VERSION in hack/lib.sh after checking it"
+  [[ $version == "$DEBIAN_PROMETHEUS_VERSION"+* ]] || die "Debian's prometheus is $version, not the pinned $DEBIAN_PROMETHEUS_VERSION: change DEBIAN_PROMETHEUS_VERSION in hack/lib.sh after checking it"
   echo "$deb"
 }
 
 # from_deb NAME: the binary NAME from Debian's prometheus package (usr/bin).
 from_deb() {
-  local name=$1 out="$cache/$1-$PROMETHEUS_VERSION" tmp deb
+  local name=$1 out="$cache/$1-$DEBIAN_PROMETHEUS_VERSION" tmp deb
   if [[ ! -x $out ]]; then
-    echo ">> unpacking $name $PROMETHEUS_VERSION from Debian's prometheus package (cached in $cache)" >&2
+    echo ">> unpacking $name $DEBIAN_PROMETHEUS_VERSION from Debian's prometheus package (cached in $cache)" >&2
     tmp=$(mktemp -d)
     require_dir "the download folder" "$tmp"
     deb=$(prometheus_deb "$tmp")
@@ -59,31 +59,44 @@ from_deb() {
   ln -sfn "$out" "$root/bin/$name"
 }
 
-# prometheus_root: the files of the Prometheus image the local cluster runs
-# (hack/cluster/images.sh): Debian's server, the C library it links, and its
-# classic web UI, whose links into Debian's JavaScript packages are resolved
-# from those packages (downloaded and unpacked too).
-prometheus_root() {
-  local out="$cache/prometheus-root-$PROMETHEUS_VERSION" tmp deb img pkgs
-  if [[ ! -d $out ]]; then
-    echo ">> assembling the Prometheus $PROMETHEUS_VERSION image files from Debian's packages (cached in $cache)" >&2
+# prometheus_ui: Prometheus's web UI (web/ui/mantine-ui of its module), built
+# with the machine's Node.js and npm from the npm registry, as its release
+# does (web/ui/build_ui.sh), from a writable copy of the module's web/ui.
+prometheus_ui() {
+  local out="$cache/prometheus-ui-$PROMETHEUS_VERSION" src tmp
+  if [[ ! -f $out/index.html ]]; then
+    echo ">> building the Prometheus $PROMETHEUS_VERSION web UI with npm (cached in $cache)" >&2
+    command -v npm >/dev/null || "$root/hack/apt-install.sh" nodejs
+    src=$(cd "$root" && module_dir "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION")
     tmp=$(mktemp -d)
-    require_dir "the download folder" "$tmp"
-    deb=$(prometheus_deb "$tmp")
-    # The web UI's JavaScript and fonts (its Depends), d3 (rickshaw's), libc.
-    mapfile -t pkgs < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | awk '$1 ~ /^(libjs-|fonts-)/ {print $1}')
-    apt_download "$tmp" "${pkgs[@]}" libjs-d3 libc6
-    for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$tmp/root"; done
+    require_dir "the UI build folder" "$tmp"
+    require_dir "the UI cache" "$out"
+    cp -r "$src/web/ui/." "$tmp" && chmod -R u+w "$tmp"
+    (cd "$tmp" && npm ci --no-audit --no-fund --loglevel=error &&
+      for ws in @prometheus-io/lezer-promql @prometheus-io/codemirror-promql @prometheus-io/mantine-ui; do
+        npm run build --silent -w "$ws" >/dev/null || exit 1
+      done)
+    [[ -f $tmp/mantine-ui/dist/index.html ]] || die "the web UI build left no mantine-ui/dist/index.html"
+    rm -rf "$out" && mv "$tmp/mantine-ui/dist" "$out"
+    rm -rf "$tmp"
+  fi
+}
+
+# prometheus_root: the files of the Prometheus image the local cluster runs
+# (hack/cluster/images.sh): the server, and its web UI where the server looks
+# for it when run from a folder named prometheus (the image's working folder).
+prometheus_root() {
+  local out="$cache/prometheus-root-$PROMETHEUS_VERSION" img
+  if [[ ! -x $out/bin/prometheus ]]; then
+    build prometheus
+    prometheus_ui
     img="$out.tmp"
     require_dir "the image folder" "$img"
-    rm -rf "$img" && mkdir -p "$img/bin" "$img/lib64" "$img/lib/x86_64-linux-gnu" "$img/usr/share/prometheus"
-    cp "$tmp/root/usr/bin/prometheus" "$img/bin/"
-    cp "$tmp/root/lib/x86_64-linux-gnu/libc.so.6" "$img/lib/x86_64-linux-gnu/"
-    cp "$tmp/root/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$img/lib64/" # the binary's interpreter path
-    cp -rL "$tmp/root/usr/share/prometheus/web" "$img/usr/share/prometheus/" # fails on a link left dangling
-    rm -rf "$img/usr/share/prometheus/web/static/moment-timezone/data" # 214 MB of zone data the pages do not load
-    mv "$img" "$out"
-    rm -rf "$tmp"
+    require_dir "the image cache" "$out"
+    rm -rf "$img" && mkdir -p "$img/bin" "$img/opt/prometheus/web/ui/static"
+    cp "$cache/prometheus-$PROMETHEUS_VERSION" "$img/bin/prometheus"
+    cp -r "$cache/prometheus-ui-$PROMETHEUS_VERSION" "$img/opt/prometheus/web/ui/static/mantine-ui"
+    rm -rf "$out" && mv "$img" "$out"
   fi
   ln -sfn "$out" "$root/bin/prometheus-root"
 }
@@ -130,6 +143,14 @@ flux_manifests() {
   echo "# flux install manifests are not part of the Go module" >cmd/flux/manifests/placeholder.yaml
 }
 
+# kubernetes_sd_only: Prometheus registers every service discovery its
+# release has (plugins/plugins.go, generated from plugins.yml); the local
+# cluster's needs Kubernetes' only, which saves most of the build.
+kubernetes_sd_only() {
+  [[ -f plugins/plugins.go ]] || die "$PWD is not the Prometheus module (no plugins/plugins.go)"
+  printf '%s\n' "package plugins" "" 'import _ "github.com/prometheus/prometheus/discovery/kubernetes"' >plugins/plugins.go
+}
+
 # own_api_modules: the Prometheus Operator's go.mod replaces its API and
 # client modules with its own folders, which its module zip leaves out; its
 # go.mod requires the same versions, which the module proxy serves.
@@ -159,8 +180,12 @@ build() { # name
     flux)
       module=hack/flux/cli; pkg=./cmd/flux; version=$FLUX_CLI_VERSION
       ldflags="-s -w -X main.VERSION=${FLUX_CLI_VERSION#v}" ;;
+    prometheus) # pkg is relative to the module's copy
+      pkg=./cmd/prometheus; version=$PROMETHEUS_VERSION
+      ldflags="-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}" ;;
     prometheus-operator|prometheus-config-reloader) # pkg is relative to the module's copy
-      pkg=./cmd/${name#prometheus-}; version=$PROMETHEUS_OPERATOR_VERSION
+      pkg=./cmd/$name; [[ $name == prometheus-operator ]] && pkg=./cmd/operator
+      version=$PROMETHEUS_OPERATOR_VERSION
       ldflags="-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_OPERATOR_VERSION#v}" ;;
     kube-score)
       module=hack/kube-score; pkg=github.com/zegl/kube-score/cmd/kube-score; version=$KUBE_SCORE_VERSION
@@ -176,6 +201,7 @@ build() { # name
     local start=$SECONDS
     case $name in
       flux) in_module_copy "github.com/fluxcd/flux2/v2@$version" flux_manifests ;;
+      prometheus) in_module_copy "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" kubernetes_sd_only ;;
       prometheus-operator|prometheus-config-reloader)
         in_module_copy "github.com/prometheus-operator/prometheus-operator@$version" own_api_modules ;;
       *) (cd "$root/$module" && CGO_ENABLED=0 go build -tags "$tags" -ldflags "$ldflags" -o "$out.tmp" "$pkg") ;;

@@ -12,13 +12,20 @@ FLUX_CONTROLLERS_VERSION=v1.9.6
 FLUX_CLI_VERSION=v2.9.5
 KUBE_SCORE_VERSION=v1.20.0
 KUBE_ROUTER_VERSION=v2.1.0
-# Debian bookworm's build of Prometheus (server and promtool), unpacked from
-# its .deb: the module proxy's Prometheus 3 builds without its web UI.
-PROMETHEUS_VERSION=2.42.0
-# The Prometheus Operator whose CRDs the monitoring objects are checked against.
+# promtool for the rule tests: Debian bookworm's, unpacked from its .deb (a
+# download, not a build).
+DEBIAN_PROMETHEUS_VERSION=2.42.0
+# The Prometheus the local cluster runs (hack/monitoring): built from the
+# module proxy (Prometheus tags v3.X.Y as module v0.30X.Y) with its web UI
+# built by npm; Debian's lacks Kubernetes service discovery. The newest the
+# Prometheus Operator below supports.
+PROMETHEUS_VERSION=v3.5.0
+PROMETHEUS_MODULE_VERSION=v0.305.0
+# The Prometheus Operator whose CRDs the monitoring objects are checked
+# against, and which runs the local cluster's Prometheus.
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
 export K8S_VERSION ETCD_VERSION CONTAINERD_VERSION COREDNS_VERSION FLUX_CONTROLLERS_VERSION FLUX_CLI_VERSION KUBE_SCORE_VERSION \
-  KUBE_ROUTER_VERSION PROMETHEUS_VERSION PROMETHEUS_OPERATOR_VERSION
+  KUBE_ROUTER_VERSION DEBIAN_PROMETHEUS_VERSION PROMETHEUS_VERSION PROMETHEUS_MODULE_VERSION PROMETHEUS_OPERATOR_VERSION
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 

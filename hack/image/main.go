@@ -6,8 +6,8 @@
 //	go run . -binary ../../bin/server -tag simulated-peering/server:dev -port 8080 -out server.tar
 //
 // With -root instead, the layer holds a folder's whole tree (an image of a
-// program that is not one static file, e.g. Debian's Prometheus with its C
-// library and web UI) and -entrypoint names the program in it.
+// program that is not one static file, e.g. Prometheus with its web UI) and -entrypoint names the program in it; -workdir is
+// the folder it starts in.
 package main
 
 import (
@@ -36,6 +36,7 @@ func main() {
 	tag := flag.String("tag", "", "image reference, e.g. simulated-peering/server:dev")
 	ports := flag.String("port", "", "comma-separated TCP ports to expose")
 	user := flag.String("user", "65532:65532", "user:group the image runs as")
+	workdir := flag.String("workdir", "", "the working folder the entrypoint starts in")
 	out := flag.String("out", "", "docker-archive to write")
 	flag.Parse()
 	if (*binary == "") == (*root == "") || *tag == "" || *out == "" || (*root != "" && *entrypoint == "") {
@@ -72,6 +73,7 @@ func main() {
 	cfg.Created = v1.Time{Time: epoch}
 	cfg.Config.User = *user
 	cfg.Config.Entrypoint = []string{path}
+	cfg.Config.WorkingDir = *workdir
 	cfg.Config.Labels = map[string]string{"org.opencontainers.image.source": "https://github.com/simulated-peering/simulated-peering"}
 	if *ports != "" {
 		cfg.Config.ExposedPorts = map[string]struct{}{}

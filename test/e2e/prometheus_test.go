@@ -240,18 +240,25 @@ var goldpingerQueries = []string{
 	`max by (goldpinger_instance, pod_ip) (goldpinger_peers_loss_pct{namespace="$namespace"})`,
 }
 
-// screenshotAlerts saves Prometheus's own alerts page, firing alerts
-// expanded with their annotations, from the real browser.
+// screenshotAlerts saves Prometheus's own alerts page, the firing alerts
+// only and opened, from the real browser.
 func screenshotAlerts(t *testing.T, g Gomega, promURL string) {
 	page := browser.Open(t)
-	g.Expect(chromedp.Do(page,
-		chromedp.Navigate(promURL+"/classic/alerts"),
-		chromedp.WaitVisible(chromedp.CSS("tr.alert-danger.alert_header")),
-		chromedp.Click(chromedp.CSS("#inactiveAlerts")), // hide the rules that are not active
-		chromedp.Click(chromedp.CSS("button.show-annotations")),
-	)).To(Succeed())
-	_, err := chromedp.Run(page, chromedp.Evaluate[any](`document.querySelectorAll("tr.alert-danger.alert_header").forEach(r => r.click())`))
+	g.Expect(chromedp.Do(page, chromedp.Navigate(promURL+"/alerts?state=firing"))).To(Succeed())
+	// textContent, not innerText: the page upper-cases its badges with CSS.
+	firingShown := func() (bool, error) {
+		return chromedp.Run(page, chromedp.Evaluate[bool](`Array.from(document.querySelectorAll("button.mantine-Accordion-control")).some(
+			b => b.textContent.includes("PeeringPodOrLinkDown") && b.textContent.includes("firing ("))`))
+	}
+	g.Eventually(firingShown).WithTimeout(30*time.Second).Should(BeTrue(), "the alerts page lists PeeringPodOrLinkDown firing")
+	_, err := chromedp.Run(page, chromedp.Evaluate[any](`document.querySelectorAll("button.mantine-Accordion-control").forEach(
+		b => { if (b.textContent.includes("firing (")) b.click() })`))
 	g.Expect(err).NotTo(HaveOccurred())
+	opened := func() (bool, error) {
+		return chromedp.Run(page, chromedp.Evaluate[bool](`document.body.textContent.includes("Active Since")`))
+	}
+	g.Eventually(opened).WithTimeout(10*time.Second).Should(BeTrue(), "the firing rules open")
+	time.Sleep(time.Second) // the accordion's opening animation
 	shot, err := chromedp.Run(page, chromedp.FullScreenshot(100))
 	g.Expect(err).NotTo(HaveOccurred())
 	file := filepath.Join(cluster.Artifacts(t), "prometheus-alerts.png")
