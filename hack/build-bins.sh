@@ -18,40 +18,25 @@ k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} \
 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37 \
 -X k8s.io/component-base/version.gitTreeState=clean"
 
-# apt_download DIR PACKAGE…: downloads Debian packages into DIR; they are
-# unpacked by the callers, never installed (no service starts, nothing is
+# from_deb NAME: Debian's prometheus package holds NAME in usr/bin; it is
+# downloaded and unpacked, never installed (no service starts, nothing is
 # written outside the cache).
-apt_download() {
-  local dir=$1
-  shift
-  if ! (cd "$dir" && apt-get download -qq "$@" 2>/dev/null); then
-    apt-get update -qq
-    (cd "$dir" && apt-get download -qq "$@")
-  fi
-}
-
-# prometheus_deb DIR: downloads Debian's prometheus package into DIR, checks
-# it is the pinned version and prints its path.
-prometheus_deb() {
-  local dir=$1 deb version
-  apt_download "$dir" prometheus
-  deb=$(find "$dir" -maxdepth 1 -name 'prometheus_*.deb' -print -quit)
-  [[ -n $deb ]] || die "apt-get download prometheus left no .deb in $dir"
-  version=$(dpkg-deb -f "$deb" Version)
-  [[ $version == "$DEBIAN_PROMETHEUS_VERSION"+* ]] || die "Debian's prometheus is $version, not the pinned $DEBIAN_PROMETHEUS_VERSION: change DEBIAN_PROMETHEUS_VERSION in hack/lib.sh after checking it"
-  echo "$deb"
-}
-
-# from_deb NAME: the binary NAME from Debian's prometheus package (usr/bin).
 from_deb() {
-  local name=$1 out="$cache/$1-$DEBIAN_PROMETHEUS_VERSION" tmp deb
+  local name=$1 out="$cache/$1-$DEBIAN_PROMETHEUS_VERSION" tmp deb version
   if [[ ! -x $out ]]; then
     echo ">> unpacking $name $DEBIAN_PROMETHEUS_VERSION from Debian's prometheus package (cached in $cache)" >&2
     tmp=$(mktemp -d)
     require_dir "the download folder" "$tmp"
-    deb=$(prometheus_deb "$tmp")
+    if ! (cd "$tmp" && apt-get download -qq prometheus 2>/dev/null); then
+      apt-get update -qq
+      (cd "$tmp" && apt-get download -qq prometheus)
+    fi
+    deb=$(find "$tmp" -maxdepth 1 -name 'prometheus_*.deb' -print -quit)
+    [[ -n $deb ]] || die "apt-get download prometheus left no .deb in $tmp"
+    version=$(dpkg-deb -f "$deb" Version)
+    [[ $version == "$DEBIAN_PROMETHEUS_VERSION"+* ]] || die "Debian's prometheus is $version, not the pinned $DEBIAN_PROMETHEUS_VERSION: change DEBIAN_PROMETHEUS_VERSION in hack/lib.sh after checking it"
     dpkg-deb -x "$deb" "$tmp/root"
-    [[ -x $tmp/root/usr/bin/$name ]] || die "Debian's prometheus has no usr/bin/$name"
+    [[ -x $tmp/root/usr/bin/$name ]] || die "Debian's prometheus $version has no usr/bin/$name"
     cp "$tmp/root/usr/bin/$name" "$out.tmp"
     mv "$out.tmp" "$out"
     rm -rf "$tmp"

@@ -5,9 +5,9 @@
 //
 //	go run . -binary ../../bin/server -tag simulated-peering/server:dev -port 8080 -out server.tar
 //
-// With -root instead, the layer holds a folder's whole tree (an image of a
-// program that is not one static file, e.g. Prometheus with its web UI) and -entrypoint names the program in it; -workdir is
-// the folder it starts in.
+// With -root instead, the layer holds a folder's whole tree (a program that
+// is not one file, e.g. Prometheus with its web UI) and -entrypoint names the
+// program in it; -workdir is the folder it starts in.
 package main
 
 import (
