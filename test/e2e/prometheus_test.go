@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/simulated-peering/simulated-peering/test/browser"
+	"github.com/simulated-peering/simulated-peering/test/dashboard"
 	"github.com/simulated-peering/simulated-peering/test/e2e/cluster"
 )
 
@@ -126,8 +126,12 @@ func TestPrometheusAlertsOnAnUnreachablePod(t *testing.T) {
 
 	// Every panel of the shipped dashboard, and what a goldpinger dashboard
 	// asks, answers with data about the group.
+	data, err := os.ReadFile(filepath.Join(cluster.Root, "config", "monitoring", "dashboard.json"))
+	g.Expect(err).NotTo(HaveOccurred())
+	panels, err := dashboard.Queries(data)
+	g.Expect(err).NotTo(HaveOccurred())
 	vars := strings.NewReplacer("$namespace", ns, "$peergroup", "mesh")
-	for _, q := range dashboardQueries(g) {
+	for _, q := range panels {
 		q = vars.Replace(q)
 		g.Eventually(func(g Gomega) model.Vector { return query(g, prom, q) }).WithTimeout(30*time.Second).WithPolling(2*time.Second).
 			ShouldNot(BeEmpty(), "the dashboard query %s", q)
@@ -137,7 +141,7 @@ func TestPrometheusAlertsOnAnUnreachablePod(t *testing.T) {
 		g.Eventually(func(g Gomega) model.Vector { return query(g, prom, q) }).WithTimeout(30*time.Second).WithPolling(2*time.Second).
 			ShouldNot(BeEmpty(), "the goldpinger query %s", q)
 	}
-	t.Logf("%d dashboard queries and %d goldpinger queries returned data", len(dashboardQueries(g)), len(goldpingerQueries))
+	t.Logf("%d dashboard queries and %d goldpinger queries returned data", len(panels), len(goldpingerQueries))
 	screenshotAlerts(t, g, promURL)
 
 	repair()
@@ -203,28 +207,6 @@ func alerts(g Gomega, prom promv1.API, ns string) []promv1.Alert {
 		}
 	}
 	return out
-}
-
-// dashboardQueries are the queries of the shipped Grafana dashboard.
-func dashboardQueries(g Gomega) []string {
-	data, err := os.ReadFile(filepath.Join(cluster.Root, "config", "monitoring", "dashboard.json"))
-	g.Expect(err).NotTo(HaveOccurred())
-	var dashboard struct {
-		Panels []struct {
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	g.Expect(json.Unmarshal(data, &dashboard)).To(Succeed())
-	var qs []string
-	for _, p := range dashboard.Panels {
-		for _, t := range p.Targets {
-			qs = append(qs, t.Expr)
-		}
-	}
-	g.Expect(qs).NotTo(BeEmpty())
-	return qs
 }
 
 // goldpingerQueries are what a goldpinger dashboard plots, written from

@@ -1,7 +1,6 @@
 package gitops
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/simulated-peering/simulated-peering/test/dashboard"
 )
 
 // config/monitoring (and its goldpinger alert) renders, and the API server, holding the Prometheus
@@ -189,16 +190,8 @@ func TestTheDashboardQueriesParse(t *testing.T) {
 	cm := find(objs, "ConfigMap")[0]
 	g.Expect(cm.GetLabels()).To(HaveKeyWithValue("grafana_dashboard", "1"))
 	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
-	var dashboard struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	g.Expect(json.Unmarshal([]byte(data["simulated-peering.json"]), &dashboard)).To(Succeed())
-	g.Expect(dashboard.Panels).NotTo(BeEmpty())
+	panels, err := dashboard.Queries([]byte(data["simulated-peering.json"]))
+	g.Expect(err).NotTo(HaveOccurred())
 
 	ruleFile, err := yaml.Marshal(find(objs, "PrometheusRule")[0].Object["spec"])
 	g.Expect(err).NotTo(HaveOccurred())
@@ -206,10 +199,8 @@ func TestTheDashboardQueriesParse(t *testing.T) {
 	var rules []map[string]string
 	name := regexp.MustCompile(`\b[a-z_]+:[a-z0-9_:]+\b|\bpeering_[a-z0-9_]+\b`)
 	var queries []string
-	for _, p := range dashboard.Panels {
-		for _, target := range p.Targets {
-			queries = append(queries, strings.NewReplacer("$namespace", ".*", "$peergroup", ".*").Replace(target.Expr))
-		}
+	for _, q := range panels {
+		queries = append(queries, strings.NewReplacer("$namespace", ".*", "$peergroup", ".*").Replace(q))
 	}
 	for i, p := range queries {
 		rules = append(rules, map[string]string{"record": fmt.Sprintf("dashboard:panel_%d", i), "expr": p})
