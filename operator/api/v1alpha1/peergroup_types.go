@@ -178,7 +178,8 @@ type LinksStatus struct {
 	// P50 and P99 of the round-trip times of the successful pings of every
 	// up link's window, pooled: the upper bound of the bucket (1-2-5 steps
 	// from 50µs) the quantile falls in. It is written again only when it
-	// moves three buckets (a factor of ten) or more for three rounds in a row.
+	// moves three buckets (a factor of ten) or more for 25 rounds in a row
+	// (longer than a link's window of 20 pings, so one burst is not written).
 	// +optional
 	P50 string `json:"p50,omitempty"`
 	// +optional

@@ -26,7 +26,7 @@ var (
 	}, []string{"namespace", "peergroup", "kind", "name", "node", "reason", "severity"})
 	groupRTT = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "peering_group_link_rtt_seconds",
-		Help: "Round-trip time of a PeerGroup's successful pings over its up links' windows, pooled: the upper bound of the bucket quantile 0.5 and 0.99 fall in.",
+		Help: "Round-trip time of a PeerGroup's successful pings over its up links' windows, pooled: the upper bound of the bucket quantile 0.5 and 0.99 fall in, as the status writes it (it moves only when a change outlasts the windows; the servers' peering_ping_rtt_seconds has every ping).",
 	}, []string{"namespace", "peergroup", "quantile"})
 )
 

@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/simulated-peering/simulated-peering/operator/api/peers"
 	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 	"github.com/simulated-peering/simulated-peering/operator/internal/localize"
 )
@@ -27,9 +28,13 @@ const (
 	// LatencyRounds how many rounds in a row it must stay that far, before
 	// it is written again. Smaller moves are noise: a healthy 6-pod mesh on
 	// a busy 2-core machine moved its p99 between 1, 2 and 5 ms for tens of
-	// seconds at a time (5 writes in 5 minutes with a one-bucket band).
+	// seconds at a time (5 writes in 5 minutes with a one-bucket band). The
+	// hold outlasts a link's window: one stall of the machine that delays a
+	// few pings moves the pooled p99 tenfold for exactly as long as those
+	// pings stay in the windows (CI's healthy mesh wrote 5 → 50 → 5 ms with a
+	// three-round hold), so only a change that lasts is written.
 	LatencyBand   = 3
-	LatencyRounds = 3
+	LatencyRounds = peers.LinkWindow + 5
 )
 
 // Result is what a group's status shows.
