@@ -142,6 +142,42 @@ func TestALatencyBurstWritesNothing(t *testing.T) {
 	}
 }
 
+// The first rounds' windows are thin (a ping or two a link): the figure
+// is measured afresh each time twice as many pings stand behind it, and
+// when half as many do (a scale-down), never while the count holds. A
+// steady mesh's status does not say "over 30 pings" forever.
+func TestTheLatencyFollowsItsWindowsFilling(t *testing.T) {
+	tr := NewTracker()
+	filled := func(pings int, rtt time.Duration, perNode int) string {
+		m := fullMesh(perNode, threeNodes())
+		for _, r := range m.reports {
+			for i := range r.Links {
+				b := make([]int, len(peers.RTTBucketBounds)+1)
+				b[peers.RTTBucket(rtt)] = pings
+				r.Links[i].RTTBuckets = b
+			}
+		}
+		l := tr.Publish(Summarize(m.input()), t0).Links
+		return fmt.Sprintf("%s/%d", l.P99, l.Samples)
+	}
+	var got []string
+	// The first round's pings were slow (connections being set up), the
+	// windows that fill after it fast.
+	got = append(got, filled(1, millis(15), 2))
+	for pings := 2; pings <= peers.LinkWindow; pings++ {
+		got = append(got, filled(pings, millis(0.8), 2))
+	}
+	got = append(got, filled(peers.LinkWindow, millis(0.8), 2), filled(peers.LinkWindow, millis(0.8), 1))
+	want := []string{"20ms/30", "1ms/60"}
+	for pings := 3; pings <= peers.LinkWindow; pings++ {
+		want = append(want, map[bool]string{true: fmt.Sprintf("1ms/%d", 30*pings), false: want[len(want)-1]}[pings&(pings-1) == 0])
+	}
+	want = append(want, "1ms/480", "1ms/120") // 6 pods → 3: 30 links → 6
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("p99/samples by round\n%q\nwant\n%q", got, want)
+	}
+}
+
 // More than MaxSuspects places failing: the listed ten are the same every
 // round, however the counts move (so no event churns), ranked by severity,
 // the widest place, then the name.
