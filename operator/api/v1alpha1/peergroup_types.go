@@ -184,7 +184,8 @@ type LinksStatus struct {
 	P50 string `json:"p50,omitempty"`
 	// +optional
 	P99 string `json:"p99,omitempty"`
-	// Samples is how many pings P50 and P99 are over (when they were written).
+	// Samples is how many pings the up links' windows held when P50 and P99
+	// were written, or when the count last doubled or halved.
 	// +optional
 	Samples int32 `json:"samples,omitempty"`
 	// Suspect names the first suspect, "<Kind>/<name>", for kubectl get.

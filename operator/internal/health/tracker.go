@@ -50,9 +50,9 @@ type Result struct {
 type Tracker struct {
 	entries  map[string]*entry
 	p50, p99 latency
-	// samples is the count behind the written latency, rewritten with it
-	// (a count that moves every round would be a write every round), or
-	// when it doubles or halves.
+	// samples is the count of pings in the windows the written latency
+	// stands for (a count that moves every round would be a write every
+	// round).
 	samples int32
 	// last is each pod's latest report, and gaps how many rounds in a row
 	// it has been carried over (Carry).
@@ -181,12 +181,6 @@ func (t *Tracker) Publish(s Summary, now time.Time) Result {
 	}
 	b50, samples := quantileBucket(s.Buckets, 0.50)
 	b99, _ := quantileBucket(s.Buckets, 0.99)
-	// Twice or half as many pings behind the figure (the first rounds'
-	// windows filling, a scale): it is measured afresh, not held.
-	fresh := samples > 0 && (samples >= 2*int(t.samples) || 2*samples <= int(t.samples))
-	if fresh {
-		t.p50, t.p99 = latency{written: -1}, latency{written: -1}
-	}
 	was50, was99 := t.p50.written, t.p99.written
 	if b := t.p50.update(b50); b >= 0 {
 		l.P50 = bucketBound(b)
@@ -194,7 +188,12 @@ func (t *Tracker) Publish(s Summary, now time.Time) Result {
 	if b := t.p99.update(b99); b >= 0 {
 		l.P99 = bucketBound(b)
 	}
-	if fresh || t.p50.written != was50 || t.p99.written != was99 {
+	// The count is rewritten with the figures, and when it doubles or
+	// halves (the first rounds' windows filling, a scale), not every round.
+	// The figures are not measured afresh then: that would write whatever
+	// transient the windows hold at that moment.
+	if t.p50.written != was50 || t.p99.written != was99 ||
+		samples > 0 && (samples >= 2*int(t.samples) || 2*samples <= int(t.samples)) {
 		t.samples = int32(samples)
 	}
 	l.Samples = t.samples
