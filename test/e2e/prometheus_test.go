@@ -27,10 +27,11 @@ import (
 // The shipped monitoring, proven by a real Prometheus (issue 21): the real
 // Prometheus Operator turns config/monitoring into the configuration of a
 // Prometheus built from the module proxy (hack/monitoring/up.sh, as make
-// demo MONITORING=1 does). The servers and the operator's protected /metrics are scraped; the
-// unreachable-pod fault fires the suspects alert within its `for` plus two
-// scrape intervals and resolves after the repair; every dashboard query and
-// the goldpinger-compatible queries and alert answer; churn fires nothing.
+// demo MONITORING=1 does). The servers and the operator's protected
+// /metrics are scraped; the unreachable-pod fault fires the suspects alert
+// within its `for` plus two scrape intervals and resolves after the repair;
+// every dashboard query and the goldpinger-compatible queries and alert
+// answer; churn fires nothing.
 func TestPrometheusAlertsOnAnUnreachablePod(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(cluster.Run(exec.Command(filepath.Join(cluster.Root, "hack", "monitoring", "up.sh")))).To(Succeed())
