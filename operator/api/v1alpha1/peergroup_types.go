@@ -179,7 +179,8 @@ type LinksStatus struct {
 	// up link's window, pooled: the upper bound of the bucket (1-2-5 steps
 	// from 50µs) the quantile falls in. It is written again only when it
 	// moves three buckets (a factor of ten) or more for 25 rounds in a row
-	// (longer than a link's window of 20 pings, so one burst is not written).
+	// (longer than a link's window of 20 pings, so one burst is not written;
+	// 3 rounds while the windows may still hold a new group's first pings).
 	// +optional
 	P50 string `json:"p50,omitempty"`
 	// +optional

@@ -33,8 +33,15 @@ const (
 	// few pings moves the pooled p99 tenfold for exactly as long as those
 	// pings stay in the windows (CI's healthy mesh wrote 5 → 50 → 5 ms with a
 	// three-round hold), so only a change that lasts is written.
-	LatencyBand   = 3
-	LatencyRounds = peers.LinkWindow + 5
+	//
+	// A group's first pings are slow (paths being set up) and stay in the
+	// windows for LinkWindow rounds: while they may (LinkWindow+1 rounds
+	// after the count of pings last doubled: a new group, a doubled one),
+	// the hold is LatencyRoundsSettling, so a new group's figure is its
+	// own within a minute at 2 s, not after 45 rounds.
+	LatencyBand           = 3
+	LatencyRounds         = peers.LinkWindow + 5
+	LatencyRoundsSettling = 3
 )
 
 // Result is what a group's status shows.
@@ -54,6 +61,9 @@ type Tracker struct {
 	// stands for (a count that moves every round would be a write every
 	// round).
 	samples int32
+	// settling counts down the rounds whose windows may still hold the
+	// group's first pings.
+	settling int
 	// last is each pod's latest report, and gaps how many rounds in a row
 	// it has been carried over (Carry).
 	last map[string]Report
@@ -181,19 +191,28 @@ func (t *Tracker) Publish(s Summary, now time.Time) Result {
 	}
 	b50, samples := quantileBucket(s.Buckets, 0.50)
 	b99, _ := quantileBucket(s.Buckets, 0.99)
+	doubled := samples > 0 && samples >= 2*int(t.samples)
+	halved := samples > 0 && 2*samples <= int(t.samples)
+	if doubled {
+		t.settling = peers.LinkWindow + 1
+	}
+	hold := LatencyRounds
+	if t.settling > 0 {
+		hold = LatencyRoundsSettling
+		t.settling--
+	}
 	was50, was99 := t.p50.written, t.p99.written
-	if b := t.p50.update(b50); b >= 0 {
+	if b := t.p50.update(b50, hold); b >= 0 {
 		l.P50 = bucketBound(b)
 	}
-	if b := t.p99.update(b99); b >= 0 {
+	if b := t.p99.update(b99, hold); b >= 0 {
 		l.P99 = bucketBound(b)
 	}
 	// The count is rewritten with the figures, and when it doubles or
 	// halves (the first rounds' windows filling, a scale), not every round.
 	// The figures are not measured afresh then: that would write whatever
 	// transient the windows hold at that moment.
-	if t.p50.written != was50 || t.p99.written != was99 ||
-		samples > 0 && (samples >= 2*int(t.samples) || 2*samples <= int(t.samples)) {
+	if t.p50.written != was50 || t.p99.written != was99 || doubled || halved {
 		t.samples = int32(samples)
 	}
 	l.Samples = t.samples
@@ -224,12 +243,13 @@ func meaningful(shown, next v1alpha1.Suspect, shownLoss float64, f localize.Find
 	return f.Severity == localize.Degraded && (f.Loss > 1.5*shownLoss || f.Loss < shownLoss/1.5)
 }
 
-// latency writes a quantile's bucket with hysteresis.
+// latency writes a quantile's bucket with hysteresis: out of the band
+// for hold rounds in a row.
 type latency struct {
 	written, candidate, streak int
 }
 
-func (l *latency) update(b int) int {
+func (l *latency) update(b, hold int) int {
 	switch {
 	case b < 0:
 		// nothing measured this round: keep what is written
@@ -243,7 +263,7 @@ func (l *latency) update(b int) int {
 	default:
 		l.candidate, l.streak = b, 1
 	}
-	if l.streak >= LatencyRounds {
+	if l.streak >= hold {
 		l.written, l.streak = l.candidate, 0
 	}
 	return l.written
