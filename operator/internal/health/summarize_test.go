@@ -213,24 +213,35 @@ func describe(s v1alpha1.Suspect) string {
 // The group's latency is a quantile of every up link's pings pooled (not
 // the worst link's p99), read as its bucket's bound, with the count.
 func TestLatencyIsPooled(t *testing.T) {
-	m := fullMesh(2, threeNodes())
-	i := 0
-	for _, name := range sortedNames(m) {
-		r := m.reports[name]
-		for j := range r.Links {
-			b := make([]int, len(peers.RTTBucketBounds)+1)
-			b[peers.RTTBucket(800*time.Microsecond)] = 19 // every link: 19 pings under 1ms
-			if i == 0 {
-				b[peers.RTTBucket(900*time.Millisecond)] = 1 // and one slow ping on one link
-			}
-			i++
-			r.Links[j].RTTBuckets = b
+	m := fullMesh(2, threeNodes()).windows(func(n int) map[time.Duration]int {
+		w := map[time.Duration]int{800 * time.Microsecond: 19} // every link: 19 pings under 1ms
+		if n == 0 {
+			w[900*time.Millisecond] = 1 // and one slow ping on one link
 		}
-	}
+		return w
+	})
 	r := NewTracker().Publish(Summarize(m.input()), t0)
 	if r.Links.P50 != "1ms" || r.Links.P99 != "1ms" || r.Links.Samples != 30*19+1 {
 		t.Fatalf("p50 %s p99 %s over %d, want 1ms and 1ms over 571 (one slow ping is not the p99)", r.Links.P50, r.Links.P99, r.Links.Samples)
 	}
+}
+
+// windows sets the RTT histogram of every link: the n-th link's (pingers
+// by name) holds window(n), round-trip time → pings.
+func (m *mesh) windows(window func(n int) map[time.Duration]int) *mesh {
+	n := 0
+	for _, name := range sortedNames(m) {
+		r := m.reports[name]
+		for j := range r.Links {
+			b := make([]int, len(peers.RTTBucketBounds)+1)
+			for rtt, pings := range window(n) {
+				b[peers.RTTBucket(rtt)] += pings
+			}
+			r.Links[j].RTTBuckets = b
+			n++
+		}
+	}
+	return m
 }
 
 func sortedNames(m *mesh) []string {

@@ -68,20 +68,14 @@ func TestHysteresis(t *testing.T) {
 // took base, except one ping in each of the first spiked links, which took
 // spike.
 func meshAt(base, spike time.Duration, spiked int) *mesh {
-	m := fullMesh(2, threeNodes())
-	for _, r := range m.reports {
-		for i := range r.Links {
-			b := make([]int, len(peers.RTTBucketBounds)+1)
-			b[peers.RTTBucket(base)] = peers.LinkWindow
-			if spiked > 0 {
-				b[peers.RTTBucket(base)]--
-				b[peers.RTTBucket(spike)]++
-				spiked--
-			}
-			r.Links[i].RTTBuckets = b
+	return fullMesh(2, threeNodes()).windows(func(n int) map[time.Duration]int {
+		w := map[time.Duration]int{base: peers.LinkWindow}
+		if n < spiked {
+			w[base]--
+			w[spike]++
 		}
-	}
-	return m
+		return w
+	})
 }
 
 // settled is how many rounds a new group's figures follow its windows
@@ -159,16 +153,9 @@ func TestALatencyBurstWritesNothing(t *testing.T) {
 func TestANewGroupsFirstPingsLeaveItsFigure(t *testing.T) {
 	tr := NewTracker()
 	window := func(pings, slow int) *mesh { // pings a link, the first slow of them at 200 ms
-		m := fullMesh(2, threeNodes())
-		for _, r := range m.reports {
-			for i := range r.Links {
-				b := make([]int, len(peers.RTTBucketBounds)+1)
-				b[peers.RTTBucket(millis(180))] = slow
-				b[peers.RTTBucket(millis(4))] = pings - slow
-				r.Links[i].RTTBuckets = b
-			}
-		}
-		return m
+		return fullMesh(2, threeNodes()).windows(func(int) map[time.Duration]int {
+			return map[time.Duration]int{millis(180): slow, millis(4): pings - slow}
+		})
 	}
 	var got []string
 	for round := 1; round <= 80; round++ {
@@ -194,14 +181,7 @@ func TestANewGroupsFirstPingsLeaveItsFigure(t *testing.T) {
 func TestTheSampleCountFollowsTheWindowsFilling(t *testing.T) {
 	tr := NewTracker()
 	filled := func(pings int, rtt time.Duration, perNode int) string {
-		m := fullMesh(perNode, threeNodes())
-		for _, r := range m.reports {
-			for i := range r.Links {
-				b := make([]int, len(peers.RTTBucketBounds)+1)
-				b[peers.RTTBucket(rtt)] = pings
-				r.Links[i].RTTBuckets = b
-			}
-		}
+		m := fullMesh(perNode, threeNodes()).windows(func(int) map[time.Duration]int { return map[time.Duration]int{rtt: pings} })
 		l := tr.Publish(Summarize(m.input()), t0).Links
 		return fmt.Sprintf("%s/%d", l.P99, l.Samples)
 	}
