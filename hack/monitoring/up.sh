@@ -2,9 +2,9 @@
 # Installs the monitoring harness on the local cluster: the Prometheus
 # Operator's CRDs and the operator (hack/monitoring), then the project's own
 # monitoring objects exactly as a user applies them (config/monitoring and
-# its goldpinger alert), and
-# waits until Prometheus is ready. Needs the project's operator deployed
-# (hack/deploy.sh): config/monitoring binds its peering-metrics-reader role.
+# its goldpinger alert), and waits until Prometheus is ready. Needs the
+# project's operator deployed (hack/deploy.sh): config/monitoring binds its
+# peering-metrics-reader role.
 # make demo MONITORING=1 and the e2e tests run it; it is idempotent.
 set -euo pipefail
 # shellcheck source=../cluster/lib.sh

@@ -199,8 +199,9 @@ func TestTheDashboardQueriesParse(t *testing.T) {
 	var rules []map[string]string
 	name := regexp.MustCompile(`\b[a-z_]+:[a-z0-9_:]+\b|\bpeering_[a-z0-9_]+\b`)
 	var queries []string
+	anyGroup := strings.NewReplacer("$namespace", ".*", "$peergroup", ".*")
 	for _, q := range panels {
-		queries = append(queries, strings.NewReplacer("$namespace", ".*", "$peergroup", ".*").Replace(q))
+		queries = append(queries, anyGroup.Replace(q))
 	}
 	for i, p := range queries {
 		rules = append(rules, map[string]string{"record": fmt.Sprintf("dashboard:panel_%d", i), "expr": p})
