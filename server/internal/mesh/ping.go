@@ -55,31 +55,32 @@ const maxIdle = 10 * time.Minute
 func NewPinger() *Pinger { return &Pinger{idle: map[string]*conn{}} }
 
 // Ping sends one GET /ping to address and classifies the answer. Only a 200
-// with the body exactly "pong\n" is a success. The RTT includes the TCP
-// handshake when there was no idle connection to reuse.
+// with the body exactly "pong\n" is a success. The RTT is the request's
+// round trip on an open connection: a new connection's handshake is a second
+// round trip (and, in a pod that has just started, CPU it is still short of)
+// that would make every link's first ping an outlier of the latency figures.
+// The timeout covers both; a lost SYN still counts as a retransmit.
 func (p *Pinger) Ping(ctx context.Context, address string, timeout time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := time.Now()
-	c := p.take(address)
-	if c != nil {
-		r, retry := p.roundTrip(ctx, c, address, start)
+	if c := p.take(address); c != nil {
+		r, retry := p.roundTrip(ctx, c, address)
 		if !retry {
 			return r
 		}
-		start = time.Now() // the peer closed an idle connection: try once on a new one
+		// The peer closed the idle connection: try once on a new one.
 	}
 	nc, err := p.dialer.DialContext(ctx, "tcp", address)
 	if err != nil {
 		return Result{Outcome: classify(err), Err: err}
 	}
-	r, _ := p.roundTrip(ctx, &conn{Conn: nc, r: bufio.NewReaderSize(nc, 512)}, address, start)
+	r, _ := p.roundTrip(ctx, &conn{Conn: nc, r: bufio.NewReaderSize(nc, 512)}, address)
 	return r
 }
 
 // roundTrip does one request on c. retry: c was reused and failed before
 // any byte of an answer, the way a connection the peer closed fails.
-func (p *Pinger) roundTrip(ctx context.Context, c *conn, address string, start time.Time) (r Result, retry bool) {
+func (p *Pinger) roundTrip(ctx context.Context, c *conn, address string) (r Result, retry bool) {
 	reused := !c.idleSince.IsZero()
 	// A new connection's counters start at 0 (SYN retransmits included).
 	var segments0, retransmits0 uint32
@@ -101,6 +102,7 @@ func (p *Pinger) roundTrip(ctx context.Context, c *conn, address string, start t
 			c.Close()
 		}
 	}()
+	start := time.Now()
 	if _, err := io.WriteString(c, "GET /ping HTTP/1.1\r\nHost: "+address+"\r\nUser-Agent: simulated-peering\r\n\r\n"); err != nil {
 		return Result{Outcome: classify(err), Err: err}, reused
 	}

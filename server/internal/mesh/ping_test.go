@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,4 +154,30 @@ func TestAPeerThatLeftMidPingKeepsNoConnection(t *testing.T) {
 	if kept != 0 {
 		t.Fatalf("%d of 300 pings kept a connection to a peer that had left", kept)
 	}
+}
+
+// A new connection's handshake is not in the RTT: the dial here takes 300 ms
+// more (the real dialer, delayed before it connects), the pong does not.
+func TestTheRTTLeavesOutTheHandshake(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("pong\n")) }))
+	t.Cleanup(s.Close)
+	const slowDial = 300 * time.Millisecond
+	pinger := NewPinger()
+	pinger.dialer.Control = func(string, string, syscall.RawConn) error {
+		time.Sleep(slowDial)
+		return nil
+	}
+	began := time.Now()
+	r := pinger.Ping(context.Background(), strings.TrimPrefix(s.URL, "http://"), 2*time.Second)
+	took := time.Since(began)
+	if r.Outcome != metrics.OK {
+		t.Fatalf("ping: %+v", r)
+	}
+	if took < slowDial {
+		t.Fatalf("the ping took %v, less than its dial's %v: the dial was not delayed", took, slowDial)
+	}
+	if r.RTT >= slowDial {
+		t.Fatalf("RTT %v of a ping that took %v: it counts the handshake", r.RTT, took)
+	}
+	t.Logf("a ping with a %v dial took %v; its RTT %v", slowDial, took.Round(time.Millisecond), r.RTT)
 }
