@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -191,6 +192,7 @@ func TestALossyNodeIsDegraded(t *testing.T) {
 // suspect and no status write (the resourceVersion does not move).
 func TestAHealthyMeshWritesNothing(t *testing.T) {
 	g := NewWithT(t)
+	waited := cluster.WaitForTeardowns(g, 3*time.Minute)
 	ns := cluster.Namespace(t, "e2e-quiet")
 	cluster.CreateReadyGroup(t, g, ns, 6, "2s")
 	cluster.WaitForFullMesh(g, ns, 6, 30*time.Second)
@@ -202,6 +204,7 @@ func TestAHealthyMeshWritesNothing(t *testing.T) {
 		return fmt.Sprintf("links %+v; LinksHealthy %s; ready %d", *pg.Status.Links, linksHealthy(pg).Message, pg.Status.ReadyReplicas)
 	}
 	before := shown(first)
+	t.Logf("created after the earlier tests' namespaces were gone (waited %s); after its first minute: %s", waited.Round(time.Second), before)
 	var suspected []string
 	for range 60 { // 5 minutes
 		time.Sleep(5 * time.Second)
@@ -219,6 +222,56 @@ func TestAHealthyMeshWritesNothing(t *testing.T) {
 	last := cluster.GetGroup(g, ns)
 	t.Logf("a healthy 6-pod mesh at 2s over 5 minutes after its first: %d status writes, %d suspects seen; links %s, p50 %s, p99 %s over %d pings",
 		writes, len(suspected), last.Status.Links.Summary, last.Status.Links.P50, last.Status.Links.P99, last.Status.Links.Samples)
+	t.Logf("its pings of 10 ms or more, by 10 s since its first ping: %s", slowPings(g, ns))
 	g.Expect(suspected).To(BeEmpty())
 	g.Expect(writes).To(BeZero())
+}
+
+// slowPings reads the group's servers' logs and counts the pongs of 10 ms
+// or more in each 10 s since the first pong (with the slowest of each): the
+// shape of what moves the group's p99, for a run that wrote.
+func slowPings(g Gomega, ns string) string {
+	type pong struct {
+		at  time.Time
+		rtt time.Duration
+	}
+	var pongs []pong
+	for name := range cluster.Pods(g, ns) {
+		for _, l := range cluster.Logs(g, ns, name) {
+			_, after, found := strings.Cut(l.Msg, " rtt=")
+			if rtt, err := time.ParseDuration(after); found && strings.HasPrefix(l.Msg, "pong from ") && err == nil {
+				pongs = append(pongs, pong{l.At, rtt})
+			}
+		}
+	}
+	if len(pongs) == 0 {
+		return "no pongs logged"
+	}
+	first := slices.MinFunc(pongs, func(a, b pong) int { return a.at.Compare(b.at) }).at
+	type bucket struct {
+		all, slow int
+		slowest   time.Duration
+	}
+	buckets := map[int]*bucket{}
+	last := 0
+	for _, p := range pongs {
+		i := int(p.at.Sub(first) / (10 * time.Second))
+		if buckets[i] == nil {
+			buckets[i] = &bucket{}
+		}
+		b := buckets[i]
+		b.all++
+		if p.rtt >= 10*time.Millisecond {
+			b.slow++
+			b.slowest = max(b.slowest, p.rtt)
+		}
+		last = max(last, i)
+	}
+	var out []string
+	for i := 0; i <= last; i++ {
+		if b := buckets[i]; b != nil && b.slow > 0 {
+			out = append(out, fmt.Sprintf("%ds: %d of %d (slowest %s)", 10*i, b.slow, b.all, b.slowest))
+		}
+	}
+	return fmt.Sprintf("%d pongs; %s", len(pongs), strings.Join(out, ", "))
 }

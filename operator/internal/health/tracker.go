@@ -34,11 +34,11 @@ const (
 	// pings stay in the windows (CI's healthy mesh wrote 5 → 50 → 5 ms with a
 	// three-round hold), so only a change that lasts is written.
 	//
-	// A group's first pings are slow (paths being set up) and stay in the
-	// windows for LinkWindow rounds: while they may (LinkWindow+1 rounds
-	// after the count of pings last doubled: a new group, a doubled one),
-	// the hold is LatencyRoundsSettling, so a new group's figure is its
-	// own within a minute at 2 s, not after 45 rounds.
+	// A group's first pings are slow (its pods are still starting) and stay
+	// in the windows for LinkWindow rounds: while they may (LinkWindow+1
+	// rounds after the count of pings last doubled: a new group, a doubled
+	// one), the hold is LatencyRoundsSettling, so a new group's figure is
+	// its own within a minute at 2 s, not after 45 rounds.
 	LatencyBand           = 3
 	LatencyRounds         = peers.LinkWindow + 5
 	LatencyRoundsSettling = 3

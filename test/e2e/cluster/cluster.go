@@ -104,6 +104,26 @@ func Namespace(t *testing.T, prefix string) string {
 	return ns.Name
 }
 
+// WaitForTeardowns waits until no namespace is being deleted, and returns
+// how long that took: the earlier tests' groups stopping (their containers,
+// kube-router resyncing its rules) load the machine for tens of seconds after
+// a test ends, which a test measuring a quiet mesh must not count as its own.
+func WaitForTeardowns(g Gomega, within time.Duration) time.Duration {
+	began := time.Now()
+	g.Eventually(func(g Gomega) []string {
+		var list corev1.NamespaceList
+		g.Expect(K8s.List(ctx, &list)).To(Succeed())
+		var deleting []string
+		for _, ns := range list.Items {
+			if ns.DeletionTimestamp != nil {
+				deleting = append(deleting, ns.Name)
+			}
+		}
+		return deleting
+	}).WithTimeout(within).WithPolling(time.Second).Should(BeEmpty(), "namespaces still being deleted")
+	return time.Since(began)
+}
+
 func Group(ns string, replicas int, interval string) string {
 	return fmt.Sprintf(`apiVersion: peering.simulated-peering.io/v1alpha1
 kind: PeerGroup
