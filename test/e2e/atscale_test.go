@@ -33,7 +33,7 @@ func TestAtScale(t *testing.T) {
 	}
 	big, small := envInt(t, "BIG", 300), envInt(t, "SMALL", 50)
 	// Five local nodes share this machine's 2 cores, and each reports them
-	// as its own: the default 50m a server would fit 200 pods, not 500. A
+	// as its own: the default 100m a server would fit 100 pods, not 500. A
 	// server pinging 10 peers every 10 s uses about 1m.
 	const resources = `resources: {requests: {cpu: 10m, memory: 32Mi}}`
 	available0 := memAvailableMiB(t)

@@ -202,7 +202,7 @@ func PodTemplate(pg *v1alpha1.PeerGroup, opts Options) corev1.PodTemplateSpec {
 // wherever a limit is missing (QoS Guaranteed); nil gets a small default.
 func Resources(in *corev1.ResourceRequirements) corev1.ResourceRequirements {
 	if in == nil {
-		small := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
+		small := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("32Mi")}
 		in = &corev1.ResourceRequirements{Requests: small}
 	}
 	out := *in.DeepCopy()
