@@ -106,8 +106,9 @@ func Namespace(t *testing.T, prefix string) string {
 
 // WaitForTeardowns waits until no namespace is being deleted, and returns
 // how long that took: the earlier tests' groups stopping (their containers,
-// kube-router resyncing its rules) load the machine for tens of seconds after
-// a test ends, which a test measuring a quiet mesh must not count as its own.
+// kube-router resyncing its rules) load the machine after a test ends (12-13 s
+// after the lossy-node test), which a test measuring a quiet mesh must not
+// count as its own.
 func WaitForTeardowns(g Gomega, within time.Duration) time.Duration {
 	began := time.Now()
 	g.Eventually(func(g Gomega) []string {
