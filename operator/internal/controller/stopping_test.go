@@ -3,13 +3,12 @@ package controller_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
-	"github.com/simulated-peering/simulated-peering/operator/api/v1alpha1"
 )
 
 // The operator stopping (an upgrade, a lost lease) while a reconcile runs
@@ -28,7 +27,18 @@ func TestAStopMidReconcileIsNoError(t *testing.T) {
 			return c.SubResource(sub).Patch(ctx, o, p, opts...)
 		},
 	})
-	updateGroup(g, pg, func(latest *v1alpha1.PeerGroup) { latest.Spec.Replicas = ptrTo(int32(3)) }) // a status write to make
+	// A status write to make that the manager's own reconciler does not
+	// race to make first (a spec change here let it win now and then under
+	// load): once it is done with the new group's objects, a stale status,
+	// which it does not reconcile (it follows spec changes).
+	version := func() string { return getGroup(g, pg).ResourceVersion }
+	g.Eventually(func(g Gomega) {
+		g.Consistently(version).WithTimeout(time.Second).Should(Equal(version()))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	stale := getGroup(g, pg)
+	before := client.MergeFrom(stale.DeepCopy())
+	stale.Status.ObservedGeneration = 0
+	g.Expect(k8s.Status().Patch(ctx, stale, before)).To(Succeed())
 	_, err := r.Reconcile(stop, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(pg)})
 	g.Expect(stop.Err()).To(HaveOccurred(), "the status write was not reached")
 	g.Expect(err).NotTo(HaveOccurred())
